@@ -1,0 +1,3 @@
+from glasstune.cli import main
+
+main()

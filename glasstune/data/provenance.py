@@ -1,0 +1,52 @@
+"""Provenance: where a data set came from, carried next to the data and into every run and plot.
+
+A data file ``x.parquet`` (or ``.csv``/``.npz``) has its provenance in ``x.provenance.json`` beside it.
+Generated data carries ``synthetic: true`` (statistical stand-in) or ``engine`` details (simulation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+
+def sidecar_path(data_path: Path) -> Path:
+    """The provenance file that belongs to a data file."""
+    return data_path.with_name(data_path.name.split(".")[0] + ".provenance.json")
+
+
+def write_provenance(data_path: Path, provenance: dict[str, Any]) -> Path:
+    path = sidecar_path(data_path)
+    path.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+    return path
+
+
+def read_provenance(data_path: Path) -> dict[str, Any]:
+    """The sidecar's content, or a minimal record (path and checksum) for a user's own file."""
+    path = sidecar_path(data_path)
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"source": str(data_path), "sha256": file_digest(data_path), "synthetic": False}
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def is_synthetic(provenance: dict[str, Any]) -> bool:
+    return bool(provenance.get("synthetic", False))
+
+
+def provenance_label(provenance: dict[str, Any]) -> str:
+    """A short text for plot titles: says loudly when data are synthetic."""
+    name = provenance.get("name") or Path(str(provenance.get("source", "data"))).name
+    if is_synthetic(provenance):
+        return f"{name} [SYNTHETIC]"
+    engine = provenance.get("engine")
+    return f"{name} ({engine})" if engine else str(name)

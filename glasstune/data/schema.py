@@ -1,0 +1,19 @@
+"""The column layout of a per-particle feature table (one row per temperature, frame, particle).
+
+Features are the radial structure functions G_X(i; r, d) of SCIENCE.md, X in {A, B}, r = 0.0 ... 4.9
+in steps of 0.1, d = 0.2: ``G_A_00 ... G_A_49`` then ``G_B_00 ... G_B_49``.
+"""
+
+from __future__ import annotations
+
+N_RADII = 50
+RADII = tuple(round(0.1 * k, 1) for k in range(N_RADII))
+GAUSSIAN_WIDTH = 0.2
+FEATURE_COLUMNS: tuple[str, ...] = tuple(
+    f"G_{species}_{k:02d}" for species in ("A", "B") for k in range(N_RADII)
+)
+ID_COLUMNS = ("temperature", "frame", "particle", "species")
+LABEL_COLUMN = "label"
+OPTIONAL_COLUMNS = ("phop",)
+REQUIRED_COLUMNS = (*ID_COLUMNS[:1], *FEATURE_COLUMNS, LABEL_COLUMN)
+"""A user's table needs at least a temperature, the 100 features and a label."""

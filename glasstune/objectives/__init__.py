@@ -1,0 +1,1 @@
+"""Objectives, one module per model family. Import from the submodules; nothing heavy loads here."""

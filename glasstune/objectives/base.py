@@ -1,0 +1,149 @@
+"""The contract between a study's objective and the framework around it.
+
+An objective is a callable ``objective(ctx) -> float``. It draws its parameters from ``ctx.trial``
+(Optuna's define-by-run API), trains and scores on ``ctx.data``, reports intermediate values with
+``ctx.report`` (which raises ``optuna.TrialPruned`` when the pruner says so), and logs curves, tables,
+figures and summary values through the context. It knows nothing of MLflow or the CLI: the context
+forwards everything to a ``TrialSink`` (the MLflow tracker in a study, a recorder in tests).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+
+class TrialSink(Protocol):
+    """Where a trial's records go. ``glasstune.tracking`` implements it on MLflow."""
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def log_metrics(self, metrics: Iterable[tuple[str, float, int | None]]) -> None:
+        """(key, value, step) triples; step None means a final value."""
+
+    def log_artifact(self, path: Path, artifact_dir: str | None = None) -> None: ...
+
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+
+
+class NullSink:
+    """A sink that keeps nothing: for retraining outside a study."""
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        pass
+
+    def log_metrics(self, metrics: Iterable[tuple[str, float, int | None]]) -> None:
+        pass
+
+    def log_artifact(self, path: Path, artifact_dir: str | None = None) -> None:
+        pass
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        pass
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """What a study file gives as ``objective``."""
+
+    def __call__(self, ctx: TrialContext) -> float: ...
+
+    def smoke(self) -> Objective:
+        """A tiny version of this objective (few epochs, few folds) for ``glasstune run --smoke``."""
+
+
+@dataclass
+class TrialContext:
+    """Everything an objective needs for one trial, and the only way it talks to the outside."""
+
+    trial: optuna.Trial
+    data: Any
+    seed: int
+    workdir: Path
+    """A folder of this trial's own (artifacts are written here before they are logged)."""
+    checkpoint_dir: Path
+    """A folder that survives a retry of the same trial: resume from what is found here."""
+    sink: TrialSink = field(default_factory=NullSink)
+    device: str = "cpu"
+    on_status: Callable[[str], None] | None = None
+    replicate_of: int | None = None
+
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate value; raise ``optuna.TrialPruned`` if the pruner says stop."""
+        import optuna
+
+        self.trial.report(float(value), step)
+        self.log_metrics({"intermediate_value": value}, step=step)
+        if self.trial.should_prune():
+            reason = f"pruned at step {step}: intermediate value {value:.4f}"
+            self.trial.set_user_attr("prune_reason", reason)
+            raise optuna.TrialPruned(reason)
+
+    def status(self, text: str) -> None:
+        """A short line for the progress display (e.g. 'fold 2/5')."""
+        if self.on_status is not None:
+            self.on_status(text)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.sink.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.sink.log_metrics(
+            (key, float(value), step) for key, value in metrics.items() if _finite(value)
+        )
+
+    def log_history(self, key: str, values: Iterable[float], start_step: int = 1) -> None:
+        """A whole curve at once (e.g. loss per epoch), as one metric with steps."""
+        self.sink.log_metrics(
+            (key, float(value), step)
+            for step, value in enumerate(values, start=start_step)
+            if _finite(value)
+        )
+
+    def summarize(self, **values: Any) -> None:
+        """Values that the trials table shows (cv_score, train_score, gap, ...)."""
+        for key, value in values.items():
+            self.trial.set_user_attr(key, value)
+
+    def log_figure(self, figure: Figure, filename: str) -> Path:
+        import matplotlib.pyplot as plt
+
+        path = self.workdir / filename
+        figure.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(figure)
+        self.sink.log_artifact(path)
+        return path
+
+    def log_table(self, table: pd.DataFrame, filename: str) -> Path:
+        path = self.workdir / filename
+        table.to_csv(path, index=False)
+        self.sink.log_artifact(path)
+        return path
+
+    def log_json(self, payload: Any, filename: str) -> Path:
+        path = self.workdir / filename
+        path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+        self.sink.log_artifact(path)
+        return path
+
+    def log_file(self, path: Path, artifact_dir: str | None = None) -> None:
+        self.sink.log_artifact(path, artifact_dir)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.sink.set_tags({key: str(value) for key, value in tags.items()})
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
