@@ -1,0 +1,1 @@
+"""Matplotlib figures built from plain arrays; callers log them as artifacts."""

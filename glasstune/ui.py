@@ -1,0 +1,45 @@
+"""Serve MLflow's UI over the study store, bound to 127.0.0.1 by default."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+from glasstune.config import sqlite_path
+from glasstune.errors import GlasstuneError
+from glasstune.urls import redact
+
+
+def mlflow_ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
+               "--host", host, "--port", str(port), "--workers", "1"]
+    database = sqlite_path(tracking_uri)
+    if database is not None:
+        if not database.exists():
+            raise GlasstuneError(f"no MLflow store at {database}; run a study first (glasstune run ...)")
+        command += ["--default-artifact-root", (database.parent.resolve() / "artifacts").as_uri()]
+    return command
+
+
+def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    """The table of training runs (the experiment's default page shows GenAI traces instead)."""
+    base = f"http://{host}:{port}/"
+    return f"{base}#/experiments/{experiment_id}/runs" if experiment_id else base
+
+
+def serve_mlflow(tracking_uri: str, *, host: str, port: int, study: str | None, console: Any) -> None:
+    experiment_id = None
+    if study:
+        from mlflow.tracking import MlflowClient
+
+        experiment = MlflowClient(tracking_uri).get_experiment_by_name(study)
+        if experiment is None:
+            raise GlasstuneError(f"no MLflow experiment named {study!r} in {redact(tracking_uri)}")
+        experiment_id = experiment.experiment_id
+    command = mlflow_ui_command(tracking_uri, host, port)
+    console.print(f"MLflow UI on {runs_url(host, port, experiment_id)}  (Ctrl-C to stop)")
+    try:
+        subprocess.run(command, check=False)
+    except KeyboardInterrupt:
+        pass
