@@ -13,13 +13,16 @@ STORE_DIR = Path("mlruns")
 
 
 def default_storage() -> str:
-    """Optuna storage: ``$GLASSTUNE_STORAGE`` or an SQLite file in ./mlruns (heartbeats work on it)."""
-    return os.environ.get(ENV_STORAGE) or f"sqlite:///{STORE_DIR / 'optuna.db'}"
+    """Optuna storage: ``$GLASSTUNE_STORAGE`` or an SQLite file in ./mlruns (heartbeats work on it).
+
+    Absolute, because MLflow and SQLAlchemy cache engines by URL: a relative one would follow
+    whichever folder used it first."""
+    return os.environ.get(ENV_STORAGE) or f"sqlite:///{STORE_DIR.resolve() / 'optuna.db'}"
 
 
 def default_tracking_uri() -> str:
     """MLflow store: ``$MLFLOW_TRACKING_URI`` or ./mlruns/mlflow.db (never the deprecated file store)."""
-    return os.environ.get(ENV_TRACKING_URI) or f"sqlite:///{STORE_DIR / 'mlflow.db'}"
+    return os.environ.get(ENV_TRACKING_URI) or f"sqlite:///{STORE_DIR.resolve() / 'mlflow.db'}"
 
 
 def data_dir() -> Path:

@@ -1,0 +1,134 @@
+"""End to end through the CLI: run a tiny study, then read Optuna's storage and MLflow's store back."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from glasstune.config import default_storage, default_tracking_uri
+
+
+def _study(name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=default_storage())
+
+
+def _child_runs(name: str) -> list:
+    client = MlflowClient(default_tracking_uri())
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs([experiment.experiment_id], "tags.`glasstune.role` = 'trial'")
+    return sorted(runs, key=lambda run: int(run.data.tags["glasstune.trial_number"]))
+
+
+def test_run_tracks_every_trial_as_a_child_run(cli, write_study):
+    result = cli("run", write_study(n_trials=3), "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "3/3 finished" in result.stdout and "memorisation gap" in result.stdout
+
+    trials = _study("tiny").trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    client = MlflowClient(default_tracking_uri())
+    parent_id = _study("tiny").user_attrs["glasstune.mlflow_parent_run_id"]
+    assert client.get_run(parent_id).info.status == "FINISHED"
+    runs = _child_runs("tiny")
+    assert len(runs) == 3
+    for trial, run in zip(trials, runs):
+        assert run.info.run_id == trial.user_attrs["mlflow_run_id"]
+        assert run.data.tags["mlflow.parentRunId"] == parent_id
+        assert run.info.status == "FINISHED" and run.data.tags["glasstune.state"] == "COMPLETE"
+        assert run.data.tags["glasstune.synthetic"] == "true"
+        assert run.data.params["width"] == str(trial.params["width"])
+        assert run.data.metrics["cv_balanced_accuracy"] == pytest.approx(trial.value)
+        history = client.get_metric_history(run.info.run_id, "loss_fold1")
+        assert [m.step for m in history] == list(range(1, trial.params["max_iter"] + 1))
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.json", "folds.csv", "loss_curves.png"} <= artifacts
+
+
+def test_budget_is_total_so_rerun_adds_only_missing_trials(cli, write_study):
+    path = write_study(n_trials=2)
+    assert cli("run", path, "--no-progress").exit_code == 0
+    parent = _study("tiny").user_attrs["glasstune.mlflow_parent_run_id"]
+    again = cli("run", path, "--no-progress")
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    assert len(_study("tiny").trials) == 2
+    more = cli("run", path, "--n-trials", "4", "--no-progress")
+    assert more.exit_code == 0 and "2 trial(s) run now, 4/4" in more.stdout
+    assert len(_study("tiny").trials) == 4
+    assert _study("tiny").user_attrs["glasstune.mlflow_parent_run_id"] == parent  # same parent when resumed
+    assert len(_child_runs("tiny")) == 4
+
+
+def test_pruned_and_failed_trials_show_as_such_in_mlflow(cli, write_study):
+    body = '''
+    import optuna
+    from glasstune import Study
+    from glasstune.data.sources import SyntheticSoftness
+    from glasstune.objectives.mlp import CrossValidatedMLP
+
+    def space(trial):
+        kind = trial.suggest_categorical("kind", ["good", "bad"])
+        if kind == "bad":
+            raise ValueError("bad parameter combination")
+        return {"hidden_layer_sizes": (6,), "max_iter": 8}
+
+    STUDY = Study(name="mixed", data=SyntheticSoftness(0.45, n_frames=6, n_per_class=12),
+                  objective=CrossValidatedMLP(space, n_folds=3), n_trials=3,
+                  sampler=optuna.samplers.BruteForceSampler(seed=0),
+                  pruner=optuna.pruners.ThresholdPruner(lower=0.99))
+    '''
+    result = cli("run", write_study(name="mixed", body=body), "--no-progress")
+    states = {t.number: t.state.name for t in _study("mixed").trials}
+    assert set(states.values()) <= {"PRUNED", "FAIL"} and "FAIL" in states.values()
+    for run in _child_runs("mixed"):
+        state = run.data.tags["glasstune.state"]
+        assert state == states[int(run.data.tags["glasstune.trial_number"])]
+        if state == "PRUNED":
+            assert run.info.status == "KILLED"
+            assert "pruned at step 1" in run.data.tags["glasstune.prune_reason"]
+        else:
+            assert run.info.status == "FAILED"
+            assert "bad parameter combination" in run.data.tags["glasstune.error"]
+    assert not [r for r in _child_runs("mixed") if r.info.status == "RUNNING"]
+    assert result.exit_code == 0 or "failed in a row" in result.stderr
+
+
+def test_smoke_leaves_the_real_study_untouched(cli, write_study):
+    result = cli("run", write_study(n_trials=5), "--smoke", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    names = {s.study_name for s in optuna.get_all_study_summaries(default_storage())}
+    assert names == {"tiny-smoke"}
+    assert MlflowClient(default_tracking_uri()).get_experiment_by_name("tiny-smoke") is not None
+
+
+def test_trials_best_and_export(cli, write_study, tmp_path):
+    path = write_study(n_trials=3)
+    cli("run", path, "--no-progress")
+    table = cli("trials", "tiny", "--format", "json")
+    rows = json.loads(table.stdout)
+    assert len(rows) == 3 and {"cv_score", "train_score", "gap", "duration_s"} <= set(rows[0])
+    assert "tiny" in cli("trials", str(path)).stdout  # the study file stands for the study
+    assert "value" in cli("best", "tiny").stdout
+
+    exported = cli("export", "tiny", "-o", "best.yaml", "--top", "2")
+    assert exported.exit_code == 0, exported.stderr
+    document = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    best = max(t.value for t in _study("tiny").trials)
+    assert [t["rank"] for t in document["trials"]] == [1, 2]
+    first = document["trials"][0]
+    assert first["value"] == best and "width" in first["params"] and first["seed"] is not None
+    assert first["mlflow_run_id"] == _study("tiny").trials[first["trial"]].user_attrs["mlflow_run_id"]
+    assert first["retrain"].startswith("glasstune retrain best.yaml")
+    assert document["data"]["provenance"]["synthetic"] is True
+    assert {"glasstune", "optuna", "mlflow", "scikit-learn", "torch"} <= set(document["versions"])
+
+    retrained = cli("retrain", "best.yaml", "--out", "model")
+    assert retrained.exit_code == 0, retrained.stderr
+    assert f"score {best:.4f} (recorded {best:.4f})" in retrained.stdout  # same seed, same folds
+    assert (tmp_path / "model" / "model.pkl").exists()
+
+    as_json = cli("export", "tiny", "-o", "best.json")
+    assert json.loads((tmp_path / "best.json").read_text())["study"] == "tiny" and as_json.exit_code == 0

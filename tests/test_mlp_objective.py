@@ -1,0 +1,87 @@
+"""The cross-validated MLP objective, driven directly with a real Optuna trial."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from glasstune.data.sources import SyntheticSoftness
+from glasstune.objectives.base import TrialContext
+from glasstune.objectives.mlp import CrossValidatedMLP, build_estimator, fold_splits
+from tests.recording import RecordingSink
+
+
+def space(trial):
+    return {"hidden_layer_sizes": (trial.suggest_int("width", 6, 8),), "max_iter": 12,
+            "solver": "adam", "learning_rate_init": 0.01}
+
+
+@pytest.fixture
+def table():
+    return SyntheticSoftness(0.45, n_frames=6, n_per_class=12).load()
+
+
+def _context(tmp_path, table, pruner=None):
+    study = optuna.create_study(direction="maximize", pruner=pruner or optuna.pruners.NopPruner())
+    sink = RecordingSink()
+    ctx = TrialContext(trial=study.ask(), data=table, seed=7, workdir=tmp_path,
+                       checkpoint_dir=tmp_path / "ckpt", sink=sink)
+    return ctx, sink
+
+
+def test_folds_never_split_a_frame(table):
+    for train, test in fold_splits(table, 3, seed=0):
+        assert not set(table.groups[train]) & set(table.groups[test])
+        assert 0.3 < table.y[test].mean() < 0.7  # stratified: both classes in every fold
+
+
+def test_objective_logs_curves_folds_and_memorisation_gap(tmp_path, table):
+    ctx, sink = _context(tmp_path, table)
+    value = CrossValidatedMLP(space, n_folds=3)(ctx)
+    attrs = ctx.trial.user_attrs
+    assert value == pytest.approx(attrs["cv_score"])
+    assert attrs["gap"] == pytest.approx(attrs["train_score"] - attrs["cv_score"])
+    assert [step for step, _ in sink.metrics["loss_fold1"]] == list(range(1, 13))  # one point per epoch
+    assert [step for step, _ in sink.metrics["fold_balanced_accuracy"]] == [1, 2, 3]
+    assert {"cv_balanced_accuracy", "cv_roc_auc", "memorisation_gap", "baseline_accuracy"} <= set(sink.metrics)
+    assert sink.artifact_names == {"config.json", "folds.csv", "loss_curves.png"}
+    assert [step for step, _ in sink.metrics["intermediate_value"]] == [1, 2, 3]
+
+
+def test_lab_semantics_run_every_epoch():
+    estimator = build_estimator({"max_iter": 40, "hidden_layer_sizes": (5,)}, seed=0)
+    mlp = estimator[-1]
+    assert mlp.tol == 0 and mlp.n_iter_no_change == 40
+    capped = build_estimator({"max_iter": 400}, seed=0, epoch_cap=10)[-1]
+    assert capped.max_iter == 10 and capped.n_iter_no_change == 10
+
+
+def test_pruner_stops_after_first_fold_with_a_reason(tmp_path, table):
+    ctx, sink = _context(tmp_path, table, pruner=optuna.pruners.ThresholdPruner(lower=0.99))
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 1"):
+        CrossValidatedMLP(space, n_folds=3)(ctx)
+    assert ctx.trial.user_attrs["folds_done"] == 1
+    assert "prune_reason" in ctx.trial.user_attrs
+
+
+def test_same_seed_same_score_and_other_seed_differs(tmp_path, table):
+    scores = []
+    for seed in (7, 7, 8):
+        ctx, _ = _context(tmp_path, table)
+        ctx.seed = seed
+        scores.append(CrossValidatedMLP(space, n_folds=3)(ctx))
+    assert scores[0] == scores[1]
+    model_a = build_estimator({"max_iter": 5}, seed=7).fit(table.X, table.y)
+    model_b = build_estimator({"max_iter": 5}, seed=8).fit(table.X, table.y)
+    assert not np.allclose(model_a[-1].coefs_[0], model_b[-1].coefs_[0])
+
+
+def test_diverging_training_fails_the_trial(tmp_path, table):
+    def explosive(trial):
+        return {"hidden_layer_sizes": (8,), "max_iter": 20, "solver": "sgd", "learning_rate_init": 1e6,
+                "momentum": 0.99}
+
+    ctx, _ = _context(tmp_path, table)
+    with pytest.raises((FloatingPointError, ValueError)):
+        CrossValidatedMLP(explosive, n_folds=3)(ctx)
