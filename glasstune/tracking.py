@@ -41,8 +41,9 @@ class Tracker:
             try:
                 database.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                raise StoreError(f"MLflow store {tracking_uri}: cannot create {database.parent} ({error})")
-        if tracking_uri.startswith("file:") or ("://" not in tracking_uri and not tracking_uri.startswith("databricks")):
+                raise StoreError(f"MLflow store {tracking_uri}: cannot create {database.parent} ({error})") from error
+        plain_path = "://" not in tracking_uri and not tracking_uri.startswith("databricks")
+        if tracking_uri.startswith("file:") or plain_path:
             raise StoreError(
                 f"MLflow store {redact(tracking_uri)}: the file store is deprecated; "
                 f"use sqlite:///mlruns/mlflow.db or an http(s) tracking server"

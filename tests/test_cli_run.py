@@ -35,7 +35,7 @@ def test_run_tracks_every_trial_as_a_child_run(cli, write_study):
     assert client.get_run(parent_id).info.status == "FINISHED"
     runs = _child_runs("tiny")
     assert len(runs) == 3
-    for trial, run in zip(trials, runs):
+    for trial, run in zip(trials, runs, strict=True):
         assert run.info.run_id == trial.user_attrs["mlflow_run_id"]
         assert run.data.tags["mlflow.parentRunId"] == parent_id
         assert run.info.status == "FINISHED" and run.data.tags["glasstune.state"] == "COMPLETE"
