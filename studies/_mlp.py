@@ -29,7 +29,8 @@ def mlp_study(temperature: float) -> Study:
         description=f"Which particles rearrange at T = {temperature}? 5-fold CV, grouped by frame.",
         data=softness(temperature),
         objective=CrossValidatedMLP(search_space, n_folds=5),
-        n_trials=20,
+        n_trials=12,  # the default job fits in 10 minutes on 2 cores; --n-trials 100 for the full study
+        timeout=420,  # and starts no new trial after 7 minutes
         seed=0,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
     )

@@ -1,0 +1,38 @@
+# Set up, run and test glasstune. Every target installs what it needs into .venv first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+GLASSTUNE := $(VENV)/bin/glasstune
+
+.PHONY: install run smoke test test-all lint bench clean
+
+install: $(VENV)/.installed
+
+# torch first: the pinned CPU build, unless a torch (e.g. a CUDA build) is already in the environment;
+# a looser requirement would pull several GB of CUDA packages onto a machine without a GPU.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev,postgres]"
+	touch $@
+
+run: install            ## the main job: the MLP study at T = 0.45 on the built-in data
+	$(GLASSTUNE) run studies/mlp_045.py
+
+smoke: install          ## the whole pipeline on a tiny budget
+	$(GLASSTUNE) run studies/mlp_045.py --smoke
+
+lint: install
+	$(VENV)/bin/ruff check glasstune tests studies benchmarks
+
+test: install lint      ## the default suite: fast tests only
+	$(PY) -m pytest
+
+test-all: install lint  ## everything this machine can run: slow, PostgreSQL and browser tests too
+	$(PY) -m pytest -m "not gpu"
+
+bench: install
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf mlruns/*.db mlruns/artifacts mlruns/checkpoints .pytest_cache
