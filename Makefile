@@ -25,8 +25,9 @@ smoke: install          ## the whole pipeline on a tiny budget
 lint: install
 	$(VENV)/bin/ruff check glasstune tests studies benchmarks
 
-test: install lint      ## the default suite: fast tests only
+test: install lint      ## the fast suite, then the PostgreSQL tests (server on 127.0.0.1:5432)
 	$(PY) -m pytest
+	$(PY) -m pytest -m postgres
 
 test-all: install lint  ## everything this machine can run: slow, PostgreSQL and browser tests too
 	$(PY) -m pytest -m "not gpu"

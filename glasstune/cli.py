@@ -66,6 +66,8 @@ def run(
         "--smoke", help="Run the whole pipeline on a tiny budget as STUDY-smoke.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cuda or cpu (GPU objectives).")] = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress display.")] = True,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the study.")] = 1,
+    worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = 0,
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
@@ -81,9 +83,15 @@ def run(
         raise GlasstuneError(f"--device {device!r}: use auto, cuda or cpu")
     options = RunOptions(storage=storage or default_storage(), tracking_uri=tracking_uri or default_tracking_uri(),
                          n_trials=None if smoke else n_trials, timeout=timeout, seed=seed, device=device,
-                         progress=progress)
-    summary = run_study(spec, options)
-    _print_summary(summary, options.tracking_uri)
+                         progress=progress, worker=worker_index)
+    if workers > 1:
+        from glasstune.workers import run_with_workers
+
+        summary = run_with_workers(spec, options, workers, smoke=smoke)
+    else:
+        summary = run_study(spec, options)
+    if worker_index == 0:
+        _print_summary(summary, options.tracking_uri)
 
 
 def _print_summary(summary, tracking_uri: str) -> None:
@@ -212,6 +220,10 @@ def ui(
     serve_mlflow(tracking_uri or default_tracking_uri(), host=host, port=port,
                  study=_study_name(study) if study else None, console=_console())
 
+
+from glasstune.cli_results import register  # noqa: E402
+
+register(app)
 
 _DEBUG = False
 

@@ -39,6 +39,11 @@ class StudyProgress:
     def __exit__(self, *exc: Any) -> None:
         self._progress.stop()
 
+    def update_counts(self, finished: int, best: float | None) -> None:
+        """Refresh from the storage (several workers: no per-trial events here)."""
+        self._progress.update(self._task, completed=finished, best=f"{best:.4f}" if best is not None else "-",
+                              status="workers running")
+
     def trial_started(self, number: int) -> None:
         self._started = time.monotonic()
         self._progress.update(self._task, status=f"trial {number}: starting")

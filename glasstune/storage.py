@@ -6,6 +6,7 @@ after the grace period and retried with the same parameters by ``RetryHeartbeatS
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from glasstune.config import sqlite_path
@@ -13,7 +14,6 @@ from glasstune.errors import StoreError
 from glasstune.urls import redact
 
 HEARTBEAT_SECONDS = 30
-GRACE_SECONDS = 120
 MAX_RETRIES = 2
 
 
@@ -37,9 +37,10 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
         )
     options: dict[str, Any] = {}
     if heartbeat:
+        interval = int(os.environ.get("GLASSTUNE_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
         options = {
-            "heartbeat_interval": HEARTBEAT_SECONDS,
-            "grace_period": GRACE_SECONDS,
+            "heartbeat_interval": interval,
+            "grace_period": 4 * interval,
             "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
                 max_retry=MAX_RETRIES
             ),

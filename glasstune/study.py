@@ -83,7 +83,24 @@ def create_or_load(spec: Study, storage: Any, seed: int, worker: int = 0) -> Any
                                sampler=sampler, pruner=pruner, load_if_exists=True)
 
 
-def run_study(spec: Study, options: RunOptions) -> RunSummary:
+@dataclass
+class PreparedStudy:
+    """A study ready for trials: data loaded, Optuna study and MLflow parent run in place."""
+
+    study: Any
+    data: Any
+    provenance: dict
+    tracker: Any
+    summary: RunSummary
+    seed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.summary.stopped_reason == "already finished"
+
+
+def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
+    """Everything before the first trial, so bad data or stores fail before any work is done."""
     from glasstune.storage import open_storage
     from glasstune.tracking import Tracker
 
@@ -98,29 +115,42 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
     done = len(finished_trials(study))
     experiment_id = tracker.experiment_id(spec.name)
     summary = RunSummary(spec.name, budget, done, 0, experiment_id)
+    prepared = PreparedStudy(study, data, provenance, tracker, summary, seed)
+    known_parent = study.user_attrs.get(ATTR + "mlflow_parent_run_id")
     if done >= budget:
-        summary.parent_run_id = study.user_attrs.get(ATTR + "mlflow_parent_run_id")
+        summary.parent_run_id = known_parent
         summary.best = best_trial_info(study)
         summary.stopped_reason = "already finished"
-        return summary
-
-    parent_id = tracker.study_run(
-        experiment_id, spec.name, study.user_attrs.get(ATTR + "mlflow_parent_run_id"),
+        return prepared
+    if options.worker and known_parent:
+        summary.parent_run_id = known_parent  # the coordinator made it and will close it
+        return prepared
+    summary.parent_run_id = tracker.study_run(
+        experiment_id, spec.name, known_parent,
         tags={"glasstune.synthetic": str(is_synthetic(provenance)).lower(),
               "glasstune.data": str(provenance.get("name", "")),
               "glasstune.optuna_storage": redact(options.storage)},
     )
-    study.set_user_attr(ATTR + "mlflow_parent_run_id", parent_id)
+    study.set_user_attr(ATTR + "mlflow_parent_run_id", summary.parent_run_id)
     study.set_user_attr(ATTR + "mlflow_experiment_id", experiment_id)
-    summary.parent_run_id = parent_id
+    return prepared
 
+
+def run_study(spec: Study, options: RunOptions) -> RunSummary:
+    """Run trials in this process until the study has its budget of finished trials."""
+    prepared = prepare_study(spec, options)
+    summary, study = prepared.summary, prepared.study
+    if prepared.finished:
+        return summary
     device = _device_for(spec.objective, options.device)
-    with StudyProgress(spec.name, budget, done, enabled=options.progress) as progress:
-        runner = _TrialRunner(spec, data, provenance, tracker, experiment_id, parent_id, seed,
-                              device, progress, budget)
+    with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
+        runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker, summary.experiment_id,
+                              summary.parent_run_id, prepared.seed, device, progress, summary.budget,
+                              options.worker)
         study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
                        callbacks=[runner.after_trial])
-    tracker.finish_study_run(parent_id)
+    if not options.worker:
+        prepared.tracker.finish_study_run(summary.parent_run_id)
     summary.finished = len(finished_trials(study))
     summary.new_trials = runner.count
     summary.best = best_trial_info(study)
@@ -170,10 +200,12 @@ class _TrialRunner:
     """Optuna's objective function: one tracked trial per call."""
 
     def __init__(self, spec: Study, data: Any, provenance: dict, tracker: Any, experiment_id: str,
-                 parent_id: str, seed: int, device: str, progress: StudyProgress, budget: int) -> None:
+                 parent_id: str, seed: int, device: str, progress: StudyProgress, budget: int,
+                 worker: int = 0) -> None:
         self.spec, self.data, self.provenance = spec, data, provenance
         self.tracker, self.experiment_id, self.parent_id = tracker, experiment_id, parent_id
         self.seed, self.device, self.progress, self.budget = seed, device, progress, budget
+        self.worker = worker
         self.count = 0
         self.failures_in_a_row = 0
         self.last_error = ""
@@ -192,8 +224,10 @@ class _TrialRunner:
     def _run(self, trial: Any) -> float:
         import optuna
 
+        close_orphan_runs(trial.study, self.tracker)
         seed = trial_seed(self.seed, original_trial_number(trial))
         trial.set_user_attr("seed", seed)
+        trial.set_user_attr("worker", self.worker)
         run = self.tracker.start_trial(self.experiment_id, self.parent_id, self.spec.name, trial.number,
                                        tags=self._tags(seed))
         self._runs[trial.number] = run
@@ -235,6 +269,7 @@ class _TrialRunner:
             note = f"{note} [{run.failures} MLflow logging error(s)]".strip()
         best = best_trial_info(study)
         finished = len(finished_trials(study))
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         self.progress.trial_finished(trial.number, state, trial.value, best and best["value"], note,
                                      finished_count=finished)
         if trial.state == TrialState.FAIL:
@@ -242,7 +277,7 @@ class _TrialRunner:
             self.last_error = trial.user_attrs.get("error", "unknown error")
         else:
             self.failures_in_a_row = 0
-        if finished >= self.budget:
+        if finished + running >= self.budget:  # other workers' running trials will fill the budget
             self.stop_reason = "budget"
             study.stop()
         elif self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
@@ -256,6 +291,7 @@ class _TrialRunner:
             "glasstune.synthetic": str(is_synthetic(self.provenance)).lower(),
             "glasstune.data_generator": str(self.provenance.get("generator", self.provenance.get("engine", ""))),
             "glasstune.device": self.device,
+            "glasstune.worker": str(self.worker),
         }
 
     def _checkpoint_dir(self, trial: Any) -> Path:
@@ -264,6 +300,27 @@ class _TrialRunner:
         path = STORE_DIR / "checkpoints" / self.spec.name / f"trial-{number:04d}"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def close_orphan_runs(study: Any, tracker: Any) -> int:
+    """A worker killed mid-trial leaves a RUNNING MLflow run; once Optuna has failed its stale trial
+    (heartbeat), end that run FAILED. Returns how many runs were closed."""
+    from optuna.trial import TrialState
+
+    closed = 0
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if not run_id or trial.user_attrs.get("error"):
+            continue  # a failure our own runner saw has its run closed already
+        try:
+            if tracker.client.get_run(run_id).info.status == "RUNNING":
+                tracker.client.set_tag(run_id, "glasstune.state", "FAIL")
+                tracker.client.set_tag(run_id, "glasstune.error", "worker stopped (no heartbeat); trial retried")
+                tracker.client.set_terminated(run_id, status="FAILED")
+                closed += 1
+        except Exception:
+            continue
+    return closed
 
 
 def original_trial_number(trial: Any) -> int:
