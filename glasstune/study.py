@@ -149,7 +149,9 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
                               options.worker)
         study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
                        callbacks=[runner.after_trial])
-    if not options.worker:
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # the last worker out closes it
         prepared.tracker.finish_study_run(summary.parent_run_id)
     summary.finished = len(finished_trials(study))
     summary.new_trials = runner.count

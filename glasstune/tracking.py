@@ -92,6 +92,11 @@ class Tracker:
                     return known_run_id
             except Exception:
                 log.warning("parent run %s is gone; starting a new one", known_run_id)
+        existing = self.client.search_runs(
+            [experiment_id], f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}'",
+            max_results=1, order_by=["attributes.start_time ASC"])
+        if existing:  # another worker made it first
+            return existing[0].info.run_id
         run = self.client.create_run(
             experiment_id, run_name=study_name, tags={ROLE_TAG: "study", STUDY_TAG: study_name, **tags}
         )
