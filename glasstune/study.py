@@ -17,6 +17,7 @@ from typing import Any
 from glasstune.config import STORE_DIR
 from glasstune.data.provenance import is_synthetic
 from glasstune.data.sources import describe
+from glasstune.data.table import FeatureTable, check_rows_for_folds
 from glasstune.errors import GlasstuneError
 from glasstune.objectives.base import TrialContext
 from glasstune.progress import StudyProgress
@@ -105,6 +106,9 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
     from glasstune.tracking import Tracker
 
     data = spec.data.load()
+    n_folds = getattr(spec.objective, "n_folds", None)
+    if n_folds and isinstance(data, FeatureTable):
+        check_rows_for_folds(data, n_folds)  # fail now, not in trial 0
     provenance = getattr(data, "provenance", {})
     storage = open_storage(options.storage)
     tracker = Tracker.open(options.tracking_uri)

@@ -30,7 +30,7 @@ def mlp_study(temperature: float) -> Study:
         data=softness(temperature),
         objective=CrossValidatedMLP(search_space, n_folds=5),
         n_trials=12,  # the default job fits in 10 minutes on 2 cores; --n-trials 100 for the full study
-        timeout=420,  # and starts no new trial after 7 minutes
+        timeout=300,  # and starts no new trial after 5 minutes (a long trial may take 4 more)
         seed=0,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
     )

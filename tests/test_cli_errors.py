@@ -32,6 +32,7 @@ CASES = [
     ("import error", lambda p: ["run", p["importerr"]], "fails while loading: ModuleNotFoundError"),
     ("bad n_trials", lambda p: ["run", p["badtrials"]], "n_trials must be a positive whole number"),
     ("bad data", lambda p: ["run", p["baddata"]], "no such data file"),
+    ("too few rows for k folds", lambda p: ["run", p["fewrows"]], "row(s) of class 0 for 3-fold"),
     ("unknown study", lambda p: ["trials", "nope"], "no study named 'nope'"),
     ("bad storage", lambda p: ["trials", "tiny", "--storage", "nosuchdb://x"], "cannot be opened"),
     ("storage not a URL", lambda p: ["run", p["tiny"], "--storage", "optuna.db"], "is not a URL"),
@@ -53,6 +54,15 @@ def test_bad_input_is_one_clear_line(cli, write_study, recorded, tmp_path, label
         "nostudy": str(write_study(name="nostudy", body="x = 1\n")),
         "importerr": str(write_study(name="importerr", body="import glasstune_nonexistent\n")),
         "badtrials": str(write_study(name="badtrials", n_trials=0)),
+        "fewrows": str(write_study(name="fewrows", body=(
+            "import pandas as pd\nfrom glasstune import Study\nfrom glasstune.data import table_file\n"
+            "from glasstune.data.synthetic import make_softness_table\n"
+            "from glasstune.objectives.mlp import CrossValidatedMLP\n"
+            "frame, _ = make_softness_table((0.45,), n_frames=2, n_per_class=4)\n"
+            "frame = frame[(frame.label == 1) | (frame.index % 4 == 0)]\n"
+            "frame.to_parquet('few.parquet')\n"
+            "STUDY = Study(name='fewrows', data=table_file('few.parquet'), objective=CrossValidatedMLP(n_folds=3))\n"
+        ))),
         "baddata": str(write_study(name="baddata", body=(
             "from glasstune import Study\nfrom glasstune.data import table_file\n"
             "from glasstune.objectives.mlp import CrossValidatedMLP\n"

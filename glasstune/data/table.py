@@ -169,3 +169,13 @@ def load_table(path: str | Path, *, min_rows_per_class: int = 2) -> FeatureTable
     provenance = read_provenance(path)
     provenance.setdefault("source", str(path))
     return FeatureTable(frame, provenance)
+
+
+def check_rows_for_folds(table: FeatureTable, n_folds: int) -> None:
+    """k-fold cross-validation needs at least k rows of each class (and k frames when grouped)."""
+    counts = np.bincount(table.y, minlength=2)
+    if counts.min() < n_folds:
+        raise DataError(
+            f"{table.source}: {counts.min()} row(s) of class {int(counts.argmin())} for {n_folds}-fold "
+            f"cross-validation; use fewer folds (n_folds) or more data"
+        )
