@@ -23,7 +23,7 @@ smoke: install          ## the whole pipeline on a tiny budget
 	$(GLASSTUNE) run studies/mlp_045.py --smoke
 
 lint: install
-	$(VENV)/bin/ruff check glasstune tests studies benchmarks
+	$(VENV)/bin/ruff check glasstune tests studies $(wildcard benchmarks)
 
 test: install lint      ## the fast suite, then the PostgreSQL tests (server on 127.0.0.1:5432)
 	$(PY) -m pytest
