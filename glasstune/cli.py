@@ -220,11 +220,6 @@ def ui(
     serve_mlflow(tracking_uri or default_tracking_uri(), host=host, port=port,
                  study=_study_name(study) if study else None, console=_console())
 
-
-from glasstune.cli_results import register  # noqa: E402
-
-register(app)
-
 _DEBUG = False
 
 
