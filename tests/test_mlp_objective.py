@@ -23,7 +23,8 @@ def table():
 
 
 def _context(tmp_path, table, pruner=None):
-    study = optuna.create_study(direction="maximize", pruner=pruner or optuna.pruners.NopPruner())
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
+                                pruner=pruner or optuna.pruners.NopPruner())
     sink = RecordingSink()
     ctx = TrialContext(trial=study.ask(), data=table, seed=7, workdir=tmp_path,
                        checkpoint_dir=tmp_path / "ckpt", sink=sink)
