@@ -64,7 +64,7 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", envvar=ENV_SEED, help="Study seed.")] = None,
     smoke: Annotated[bool, typer.Option(
         "--smoke", help="Run the whole pipeline on a tiny budget as STUDY-smoke.")] = False,
-    device: Annotated[str, typer.Option("--device", help="auto, cuda or cpu (GPU objectives).")] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cuda[:N] or cpu (GPU objectives).")] = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress display.")] = True,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the study.")] = 1,
     worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = 0,
@@ -79,8 +79,10 @@ def run(
     spec = load_study_file(study_file)
     if smoke:
         spec = spec.smoke_variant()
-    if device not in ("auto", "cuda", "cpu"):
-        raise GlasstuneError(f"--device {device!r}: use auto, cuda or cpu")
+    from glasstune.training.device import DEVICES  # torch loads only when a device is resolved
+
+    if device.partition(":")[0] not in DEVICES:
+        raise GlasstuneError(f"--device {device!r}: use auto, cuda, cuda:N or cpu")
     options = RunOptions(storage=storage or default_storage(), tracking_uri=tracking_uri or default_tracking_uri(),
                          n_trials=None if smoke else n_trials, timeout=timeout, seed=seed, device=device,
                          progress=progress, worker=worker_index)
@@ -219,6 +221,7 @@ def ui(
 
     serve_mlflow(tracking_uri or default_tracking_uri(), host=host, port=port,
                  study=_study_name(study) if study else None, console=_console())
+
 
 _DEBUG = False
 

@@ -217,6 +217,7 @@ class _TrialRunner:
         self.last_error = ""
         self.stop_reason: str | None = None
         self._runs: dict[int, Any] = {}
+        self._checked_failures: set[str] = set()
 
     def __call__(self, trial: Any) -> float:
         self.progress.trial_started(trial.number)
@@ -230,7 +231,7 @@ class _TrialRunner:
     def _run(self, trial: Any) -> float:
         import optuna
 
-        close_orphan_runs(trial.study, self.tracker)
+        close_orphan_runs(trial.study, self.tracker, self._checked_failures)
         seed = trial_seed(self.seed, original_trial_number(trial))
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", self.worker)
@@ -308,16 +309,18 @@ class _TrialRunner:
         return path
 
 
-def close_orphan_runs(study: Any, tracker: Any) -> int:
+def close_orphan_runs(study: Any, tracker: Any, checked: set[str]) -> int:
     """A worker killed mid-trial leaves a RUNNING MLflow run; once Optuna has failed its stale trial
-    (heartbeat), end that run FAILED. Returns how many runs were closed."""
+    (heartbeat), end that run FAILED. ``checked`` holds run ids already looked at, so each failed
+    trial costs one MLflow lookup per process, not one per trial. Returns how many runs were closed."""
     from optuna.trial import TrialState
 
     closed = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         run_id = trial.user_attrs.get("mlflow_run_id")
-        if not run_id or trial.user_attrs.get("error"):
+        if not run_id or trial.user_attrs.get("error") or run_id in checked:
             continue  # a failure our own runner saw has its run closed already
+        checked.add(run_id)
         try:
             if tracker.client.get_run(run_id).info.status == "RUNNING":
                 tracker.client.set_tag(run_id, "glasstune.state", "FAIL")
