@@ -113,8 +113,25 @@ def _folder_provenance(folder: Path) -> dict[str, Any]:
     return provenance
 
 
+@dataclass(frozen=True)
+class ImageFile:
+    """A data source for a study file: an image set on disk (``.npz`` or a lab-layout folder)."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def load(self) -> ImageSet:
+        return load_image_set(self.path)
+
+    def smoke(self) -> SyntheticImages:
+        return SyntheticImages().smoke()
+
+
 SYNTHETIC_GENERATOR = "glasstune.synthetic.images"
-SYNTHETIC_GENERATOR_VERSION = 1
+SYNTHETIC_GENERATOR_VERSION = 2
 _COLOURS = np.array([[215, 48, 39], [49, 84, 200]], dtype=np.uint8)
 """Species A red, species B blue, on white: the lab's scatter-plot rendering."""
 _DIAMETERS = (1.0, 0.88)
@@ -124,6 +141,8 @@ _DIAMETERS = (1.0, 0.88)
 @dataclass(frozen=True)
 class SyntheticImages:
     """A generated glass/liquid image set (tests, smoke runs, demos): fast, and tagged synthetic.
+
+    Made for small images: about 3 ms per image at 64 px (144 particles), 50 ms at 250 px (2,500).
 
     Both classes are jammed 2D binary packings (65:35, soft discs relaxed until they no longer
     overlap), rendered as small dots. "Glass" vibrates little about its packing (``glass_noise``),
@@ -197,26 +216,39 @@ def _jammed_packings(
     rng: np.random.Generator, species: np.ndarray, cells: int, steps: int = 15, chunk: int = 8
 ) -> np.ndarray:
     """One point per cell of a grid, jittered over its cell, then pushed apart by soft-disc
-    repulsion in the periodic box: an amorphous, nearly overlap-free packing in few steps."""
+    repulsion in the periodic box: an amorphous, nearly overlap-free packing in few steps.
+
+    Points move well under a cell while relaxing, so each one only meets the points that started in
+    the 5 x 5 cells around its own: 24 neighbours, whatever the number of particles."""
     diameters = np.asarray(_DIAMETERS, dtype=np.float32)[species]
     grid = np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1).reshape(-1, 2)
     positions = (grid[None] + rng.random(species.shape + (2,))).astype(np.float32)
     box = np.float32(cells)
-    off_diagonal = 1.0 - np.eye(species.shape[1], dtype=np.float32)
+    neighbours = _neighbour_table(grid, cells)
     for start in range(0, len(positions), chunk):
         pos = positions[start:start + chunk]
         size = diameters[start:start + chunk]
-        contact = 0.5 * (size[:, :, None] + size[:, None, :])
+        contact = 0.5 * (size[:, :, None] + size[:, neighbours])
         for _ in range(steps):
-            dx = pos[:, :, None, 0] - pos[:, None, :, 0]
-            dy = pos[:, :, None, 1] - pos[:, None, :, 1]
-            dx -= box * np.round(dx / box)
-            dy -= box * np.round(dy / box)
-            distance = np.sqrt(dx * dx + dy * dy) + (1.0 - off_diagonal)
-            push = np.clip(contact - distance, 0.0, None) * off_diagonal / distance
-            pos = (pos + 0.5 * np.stack([(push * dx).sum(2), (push * dy).sum(2)], -1)) % box
+            delta = pos[:, :, None, :] - pos[:, neighbours, :]
+            delta -= box * np.round(delta / box)
+            distance = np.sqrt((delta * delta).sum(-1))
+            push = np.clip(contact - distance, 0.0, None) / np.maximum(distance, 1e-6)
+            pos = (pos + 0.5 * (push[..., None] * delta).sum(2)) % box
         positions[start:start + chunk] = pos
     return positions
+
+
+def _neighbour_table(grid: np.ndarray, cells: int) -> np.ndarray:
+    """(P, K) indices of the points that start within two cells (periodic); all others if the box
+    is too small for that to leave anyone out."""
+    count = len(grid)
+    if cells < 6:
+        everyone = np.arange(count)
+        return np.stack([np.delete(everyone, i) for i in range(count)])
+    offsets = [(dx, dy) for dx in range(-2, 3) for dy in range(-2, 3) if (dx, dy) != (0, 0)]
+    columns = [((grid[:, 1] + dy) % cells) * cells + (grid[:, 0] + dx) % cells for dx, dy in offsets]
+    return np.stack(columns, axis=1)
 
 
 def _render(positions: np.ndarray, species: np.ndarray, box: float, size: int) -> np.ndarray:
