@@ -23,8 +23,8 @@ def table():
 
 
 def _context(tmp_path, table, pruner=None):
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
-                                pruner=pruner or optuna.pruners.NopPruner())
+    study = optuna.create_study(direction="maximize", pruner=pruner or optuna.pruners.NopPruner(),
+                                sampler=optuna.samplers.RandomSampler(seed=0))  # same width every time
     sink = RecordingSink()
     ctx = TrialContext(trial=study.ask(), data=table, seed=7, workdir=tmp_path,
                        checkpoint_dir=tmp_path / "ckpt", sink=sink)
@@ -37,9 +37,10 @@ def test_folds_never_split_a_frame(table):
         assert 0.3 < table.y[test].mean() < 0.7  # stratified: both classes in every fold
 
 
-def test_objective_logs_curves_folds_and_memorisation_gap(tmp_path, table):
+@pytest.mark.parametrize(("backend", "reports"), [("sklearn", [1, 2, 3]), ("torch", [3, 6, 9, 12])])
+def test_objective_logs_curves_folds_and_memorisation_gap(tmp_path, table, backend, reports):
     ctx, sink = _context(tmp_path, table)
-    value = CrossValidatedMLP(space, n_folds=3)(ctx)
+    value = CrossValidatedMLP(space, n_folds=3, backend=backend, chunk_epochs=3)(ctx)
     attrs = ctx.trial.user_attrs
     assert value == pytest.approx(attrs["cv_score"])
     assert attrs["gap"] == pytest.approx(attrs["train_score"] - attrs["cv_score"])
@@ -47,7 +48,8 @@ def test_objective_logs_curves_folds_and_memorisation_gap(tmp_path, table):
     assert [step for step, _ in sink.metrics["fold_balanced_accuracy"]] == [1, 2, 3]
     assert {"cv_balanced_accuracy", "cv_roc_auc", "memorisation_gap", "baseline_accuracy"} <= set(sink.metrics)
     assert sink.artifact_names == {"config.json", "folds.csv", "loss_curves.png"}
-    assert [step for step, _ in sink.metrics["intermediate_value"]] == [1, 2, 3]
+    assert [step for step, _ in sink.metrics["intermediate_value"]] == reports
+    assert sink.tags["glasstune.mlp_backend"] == backend
 
 
 def test_lab_semantics_run_every_epoch():
@@ -61,9 +63,22 @@ def test_lab_semantics_run_every_epoch():
 def test_pruner_stops_after_first_fold_with_a_reason(tmp_path, table):
     ctx, sink = _context(tmp_path, table, pruner=optuna.pruners.ThresholdPruner(lower=0.99))
     with pytest.raises(optuna.TrialPruned, match="pruned at step 1"):
-        CrossValidatedMLP(space, n_folds=3)(ctx)
+        CrossValidatedMLP(space, n_folds=3, backend="sklearn")(ctx)
     assert ctx.trial.user_attrs["folds_done"] == 1
     assert "prune_reason" in ctx.trial.user_attrs
+
+
+def test_torch_backend_is_pruned_after_its_first_chunk_of_epochs(tmp_path, table):
+    ctx, sink = _context(tmp_path, table, pruner=optuna.pruners.ThresholdPruner(lower=0.99))
+    with pytest.raises(optuna.TrialPruned, match="pruned at step 4"):
+        CrossValidatedMLP(space, n_folds=3, backend="torch", chunk_epochs=4)(ctx)
+    assert ctx.trial.user_attrs["epochs_done"] == 4
+    assert [step for step, _ in sink.metrics["loss_fold3"]] == [1, 2, 3, 4]
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="unknown MLP backend"):
+        CrossValidatedMLP(space, backend="jax")
 
 
 def test_same_seed_same_score_and_other_seed_differs(tmp_path, table):
@@ -71,7 +86,7 @@ def test_same_seed_same_score_and_other_seed_differs(tmp_path, table):
     for seed in (7, 7, 8):
         ctx, _ = _context(tmp_path, table)
         ctx.seed = seed
-        scores.append(CrossValidatedMLP(space, n_folds=3)(ctx))
+        scores.append(CrossValidatedMLP(space, n_folds=3, backend="sklearn")(ctx))
     assert scores[0] == scores[1]
     model_a = build_estimator({"max_iter": 5}, seed=7).fit(table.X, table.y)
     model_b = build_estimator({"max_iter": 5}, seed=8).fit(table.X, table.y)
@@ -85,4 +100,7 @@ def test_diverging_training_fails_the_trial(tmp_path, table):
 
     ctx, _ = _context(tmp_path, table)
     with pytest.raises((FloatingPointError, ValueError)):
-        CrossValidatedMLP(explosive, n_folds=3)(ctx)
+        CrossValidatedMLP(explosive, n_folds=3, backend="sklearn")(ctx)
+    ctx, _ = _context(tmp_path, table)
+    with pytest.raises(FloatingPointError, match="NaN"):
+        CrossValidatedMLP(explosive, n_folds=3, backend="torch")(ctx)

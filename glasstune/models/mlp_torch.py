@@ -1,0 +1,277 @@
+"""sklearn's MLPClassifier, k cross-validation folds at once, in torch.
+
+Why: a cross-validated trial trains k small networks on overlapping rows. Run one after another
+(sklearn) each pays Python and BLAS overhead per batch; stacked along a leading fold dimension
+(``torch.bmm``) the k networks cost about one. The loop is our own, so training can stop after any
+number of epochs and go on later with exactly the same result as one long run (RNG and optimizer
+state are kept), which is what a multi-fidelity pruner needs.
+
+Semantics follow ``MLPClassifier`` as the lab used it (binary labels 0/1): features standardised
+per fold on that fold's training rows, ReLU hidden layers, logistic output, log-loss plus
+``alpha * sum(W**2) / (2 * batch)``, Glorot-uniform init (bound sqrt(6 / (fan_in + fan_out))),
+mini-batches of ``min(200, n_train)`` reshuffled every epoch, sklearn's Adam (eps added to the
+un-corrected sqrt(v)) or SGD with (Nesterov) momentum and a constant learning rate. Folds have
+different sizes: every batch is padded and masked, and a fold with fewer batches skips the step.
+Each fold draws its init and shuffles from its own generator (seed + fold), so a fold's weights
+depend only on its own training rows and seed, never on the other folds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+SUPPORTED = {"hidden_layer_sizes", "solver", "learning_rate_init", "alpha", "batch_size", "beta_1", "beta_2",
+             "epsilon", "momentum", "nesterovs_momentum", "learning_rate", "shuffle", "activation",
+             "max_iter", "tol", "n_iter_no_change", "early_stopping", "verbose", "random_state"}
+"""MLPClassifier arguments this backend understands (the last group only as the lab set them)."""
+
+
+@dataclass(frozen=True)
+class MLPSettings:
+    """The training hyperparameters, named and defaulted as in sklearn's MLPClassifier."""
+
+    hidden_layer_sizes: tuple[int, ...] = (100,)
+    solver: str = "adam"
+    learning_rate_init: float = 1e-3
+    alpha: float = 1e-4
+    batch_size: int | str = "auto"
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    shuffle: bool = True
+
+    @classmethod
+    def from_sklearn(cls, config: dict[str, Any]) -> MLPSettings:
+        """Map an MLPClassifier config; refuse what this backend would silently do differently."""
+        unknown = set(config) - SUPPORTED
+        if unknown:
+            raise ValueError(f"torch MLP backend does not support {sorted(unknown)}; use backend='sklearn'")
+        if config.get("activation", "relu") != "relu" or config.get("learning_rate", "constant") != "constant":
+            raise ValueError("torch MLP backend supports activation='relu' and learning_rate='constant' only")
+        if config.get("early_stopping", False):
+            raise ValueError("torch MLP backend runs every epoch: early_stopping is not supported")
+        if config.get("solver", "adam") not in ("adam", "sgd"):
+            raise ValueError(f"torch MLP backend supports solver 'adam' or 'sgd', not {config['solver']!r}")
+        names = set(cls.__dataclass_fields__)
+        kwargs = {key: value for key, value in config.items() if key in names}
+        if "hidden_layer_sizes" in kwargs:
+            sizes = kwargs["hidden_layer_sizes"]
+            kwargs["hidden_layer_sizes"] = (int(sizes),) if np.isscalar(sizes) else tuple(int(s) for s in sizes)
+        return cls(**kwargs)
+
+
+class FoldBatchedMLP:
+    """k MLPs, one per fold, trained together; ``train(epochs)`` may be called repeatedly."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                 settings: MLPSettings, seed: int, device: str = "cpu", threads: int | None = 1) -> None:
+        self.settings, self.device = settings, torch.device(device)
+        self.threads = threads
+        self.folds = [(np.asarray(train), np.asarray(test)) for train, test in folds]
+        self.n_folds = len(self.folds)
+        self.epochs_done = 0
+        X = np.asarray(X, dtype=np.float32)
+        self._y = torch.as_tensor(np.asarray(y, dtype=np.float32), device=self.device)
+        self._n_train = [len(train) for train, _ in self.folds]
+        sizes = settings.batch_size
+        self._batch = [min(200, n) if sizes == "auto" else min(int(sizes), n) for n in self._n_train]
+        self._n_batches = [math.ceil(n / b) for n, b in zip(self._n_train, self._batch, strict=True)]
+        self._mean, self._scale = self._scalers(X)
+        X_t = torch.as_tensor(X, device=self.device)
+        self._X = (X_t[None] - self._mean) / self._scale  # (k, n, d): each fold's own standardisation
+        self._generators = [torch.Generator().manual_seed(seed + fold) for fold in range(self.n_folds)]
+        self.weights, self.biases = self._glorot(X.shape[1])
+        self._state = [torch.zeros_like(p) for p in (*self.weights, *self.biases)]
+        self._state2 = [torch.zeros_like(p) for p in (*self.weights, *self.biases)]
+        self._steps = torch.zeros(self.n_folds, 1, 1, device=self.device)
+
+    def _scalers(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """StandardScaler per fold on its training rows (population std; constant columns keep scale 1)."""
+        means, scales = [], []
+        for train, _ in self.folds:
+            rows = X[train].astype(np.float64)
+            std = rows.std(axis=0)
+            means.append(rows.mean(axis=0))
+            scales.append(np.where(std < 10 * np.finfo(np.float64).eps, 1.0, std))
+        as_tensor = lambda a: torch.as_tensor(np.stack(a)[:, None, :], dtype=torch.float32, device=self.device)  # noqa: E731
+        return as_tensor(means), as_tensor(scales)
+
+    def _glorot(self, n_features: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """sklearn's init: uniform(+-sqrt(6/(fan_in+fan_out))) for weights and biases, layer by layer."""
+        sizes = [n_features, *self.settings.hidden_layer_sizes, 1]
+        per_fold: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+        for generator in self._generators:
+            layers = []
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
+                w = (torch.rand(fan_in, fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+                b = (torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+                layers.append((w, b))
+            per_fold.append(layers)
+        weights = [torch.stack([fold[i][0] for fold in per_fold]).float().to(self.device)
+                   for i in range(len(sizes) - 1)]
+        biases = [torch.stack([fold[i][1] for fold in per_fold])[:, None, :].float().to(self.device)
+                  for i in range(len(sizes) - 1)]
+        return weights, biases
+
+    def _epoch_batches(self) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
+        """This epoch's shuffled rows as (batches, k, width) indices and mask, and who is active when."""
+        width, n_batches = max(self._batch), max(self._n_batches)
+        index = torch.zeros(self.n_folds, n_batches * width, dtype=torch.long)
+        mask = torch.zeros(self.n_folds, n_batches * width)
+        for fold, (train, _) in enumerate(self.folds):
+            n, batch = self._n_train[fold], self._batch[fold]
+            order = torch.randperm(n, generator=self._generators[fold]) if self.settings.shuffle else torch.arange(n)
+            position = torch.arange(n)
+            slot = (position // batch) * width + position % batch
+            index[fold, slot] = torch.as_tensor(train, dtype=torch.long)[order]
+            mask[fold, slot] = 1.0
+        index = index.view(self.n_folds, n_batches, width).transpose(0, 1).contiguous().to(self.device)
+        mask = mask.view(self.n_folds, n_batches, width, 1).transpose(0, 1).contiguous().to(self.device)
+        inactive = [[fold for fold in range(self.n_folds) if b >= self._n_batches[fold]] for b in range(n_batches)]
+        return index, mask, inactive
+
+    def train(self, epochs: int) -> np.ndarray:
+        """Train every fold for ``epochs`` more epochs; returns the loss curve, shape (epochs, k).
+
+        On CPU with ``threads`` set (default 1), torch uses that many threads meanwhile: these
+        matrices are small, and on a busy machine more threads spin and wait (8x slower measured).
+        """
+        before = torch.get_num_threads()
+        if self.threads and self.device.type == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            return self._train(epochs)
+        finally:
+            torch.set_num_threads(before)
+
+    @torch.no_grad()
+    def _train(self, epochs: int) -> np.ndarray:
+        losses = torch.zeros(epochs, self.n_folds, device=self.device)
+        folds = torch.arange(self.n_folds, device=self.device)[:, None]
+        n_train = torch.tensor(self._n_train, dtype=torch.float32, device=self.device)
+        for epoch in range(epochs):
+            index, mask, inactive = self._epoch_batches()
+            for b in range(index.shape[0]):
+                active = None
+                if inactive[b]:
+                    active = torch.ones(self.n_folds, 1, 1, dtype=torch.bool)
+                    active[inactive[b]] = False
+                    active = active.to(self.device)
+                losses[epoch] += self._step(self._X[folds, index[b]], self._y[index[b]][..., None], mask[b], active)
+            losses[epoch] /= n_train
+        self.epochs_done += epochs
+        return losses.cpu().numpy().astype(np.float64)
+
+    def _step(self, X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, active: torch.Tensor | None,
+              ) -> torch.Tensor:
+        """One mini-batch for all folds: forward, sklearn's loss and gradients, optimizer update.
+
+        Returns each fold's summed batch loss (log-loss sum + alpha/2 * sum W^2), as sklearn weights it.
+        """
+        alpha = self.settings.alpha
+        count = mask.sum(dim=1, keepdim=True)  # (k, 1, 1)
+        inverse = 1.0 / count.clamp(min=1.0)
+        activations = [X * mask]
+        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
+            activations.append(torch.relu(torch.baddbmm(b, activations[-1], w)))
+        probability = torch.sigmoid(torch.baddbmm(self.biases[-1], activations[-1], self.weights[-1]))
+        eps = torch.finfo(probability.dtype).eps
+        clipped = probability.clamp(eps, 1 - eps)
+        log_loss = -(y * clipped.log() + (1 - y) * (1 - clipped).log()) * mask
+        penalty = sum((w * w).sum(dim=(1, 2)) for w in self.weights)
+        batch_loss = log_loss.sum(dim=(1, 2)) + 0.5 * alpha * penalty
+        if active is not None:
+            batch_loss = batch_loss * active.view(-1)
+        delta = (probability - y) * mask * inverse
+        weight_grads: list[torch.Tensor] = [None] * len(self.weights)  # type: ignore[list-item]
+        bias_grads: list[torch.Tensor] = [None] * len(self.weights)  # type: ignore[list-item]
+        for layer in range(len(self.weights) - 1, -1, -1):
+            weight_grads[layer] = torch.bmm(activations[layer].transpose(1, 2), delta)
+            if alpha:
+                weight_grads[layer] = weight_grads[layer] + (alpha * inverse) * self.weights[layer]
+            bias_grads[layer] = delta.sum(dim=1, keepdim=True)
+            if layer:
+                delta = torch.bmm(delta, self.weights[layer].transpose(1, 2)) * (activations[layer] > 0)
+        self._update([*weight_grads, *bias_grads], active)
+        return batch_loss
+
+    def _update(self, grads: list[torch.Tensor], active: torch.Tensor | None) -> None:
+        """sklearn's Adam or SGD update, per fold; folds without rows in this batch stay as they are."""
+        s = self.settings
+        params = [*self.weights, *self.biases]
+        if s.solver == "adam":
+            self._steps += 1 if active is None else active.float()
+            rate = s.learning_rate_init * torch.sqrt(1 - s.beta_2 ** self._steps) / (1 - s.beta_1 ** self._steps)
+            for p, g, m, v in zip(params, grads, self._state, self._state2, strict=True):
+                if active is None:  # the common case: every fold has rows in this batch, update in place
+                    m.mul_(s.beta_1).add_(g, alpha=1 - s.beta_1)
+                    v.mul_(s.beta_2).addcmul_(g, g, value=1 - s.beta_2)
+                    p.sub_(rate * m / v.sqrt().add_(s.epsilon))
+                    continue
+                new_m = s.beta_1 * m + (1 - s.beta_1) * g
+                new_v = s.beta_2 * v + (1 - s.beta_2) * g * g
+                new_p = p - rate * new_m / (new_v.sqrt() + s.epsilon)
+                _assign(m, new_m, active)
+                _assign(v, new_v, active)
+                _assign(p, new_p, active)
+        else:
+            lr, mu = s.learning_rate_init, s.momentum
+            for p, g, velocity in zip(params, grads, self._state, strict=True):
+                new_velocity = mu * velocity - lr * g
+                step = mu * new_velocity - lr * g if s.nesterovs_momentum else new_velocity
+                _assign(velocity, new_velocity, active)
+                _assign(p, p + step, active)
+
+    @torch.no_grad()
+    def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
+        """P(label 1) of fold ``fold``'s network for raw (unstandardised) feature rows."""
+        x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
+        h = (x - self._mean[fold]) / self._scale[fold]
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.addmm(b[fold], h, w[fold])
+            if layer < len(self.weights) - 1:
+                h = torch.relu(h)
+        return torch.sigmoid(h)[:, 0].double().cpu().numpy()
+
+    def fold(self, fold: int) -> FoldEstimator:
+        """One fold's network with sklearn's predict/predict_proba, for shared scoring code."""
+        return FoldEstimator(self, fold)
+
+    def held_out_balanced_accuracy(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each fold's balanced accuracy on its own held-out rows (the pruner's signal)."""
+        scores = []
+        for fold, (_, test) in enumerate(self.folds):
+            predicted = self.predict_proba(fold, X[test]) > 0.5
+            truth = np.asarray(y[test]) == 1
+            recalls = [np.mean(predicted[truth == c] == c) for c in (False, True) if np.any(truth == c)]
+            scores.append(float(np.mean(recalls)))
+        return np.asarray(scores)
+
+
+@dataclass(frozen=True)
+class FoldEstimator:
+    """A read-only view of one fold's network that scores like a fitted sklearn classifier."""
+
+    model: FoldBatchedMLP
+    index: int
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = self.model.predict_proba(self.index, X)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.model.predict_proba(self.index, X) > 0.5).astype(np.int64)
+
+
+def _assign(target: torch.Tensor, value: torch.Tensor, active: torch.Tensor | None) -> None:
+    """target <- value in place, only for the active folds when some are not."""
+    target.copy_(value if active is None else torch.where(active, value, target))
