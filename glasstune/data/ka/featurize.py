@@ -1,0 +1,128 @@
+"""Trajectory -> feature table: Phop labels, balanced rows per frame, 100 structure functions each.
+
+Analysis frames are spaced ``sample_every`` apart (default 2 LJ times, half the Phop window), so a
+rearrangement is seen in at most a few of them, and only frames where the whole quiet interval lies
+inside the trajectory are used. Features are computed for the chosen rows only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from glasstune.data.ka.phop import LabelRule, interval_max, phop, select_labels
+from glasstune.data.ka.simulation import Progress
+from glasstune.data.ka.structure import structure_functions
+from glasstune.data.ka.trajectory import Trajectory
+from glasstune.data.provenance import write_provenance
+from glasstune.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
+from glasstune.errors import DataError
+
+FEATURIZER = "glasstune.ka.featurize"
+FEATURIZER_VERSION = 1
+
+
+def featurize(
+    trajectory: Trajectory,
+    *,
+    temperature: float | None = None,
+    rule: LabelRule | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The feature table (temperature, frame, particle, species, G_A.., G_B.., phop, label) of the
+    A particles chosen by ``rule``, and its provenance (the trajectory's plus the labelling)."""
+    rule = rule or LabelRule()
+    source = trajectory.provenance.get("source", "trajectory")
+    temperature = temperature if temperature is not None else trajectory.temperature
+    if temperature is None:
+        raise DataError(f"{source}: the temperature is unknown; give it (--temperature T)")
+    if not trajectory.frame_time:
+        raise DataError(f"{source}: the time between frames is unknown; save 'frame_time' "
+                        f"(LJ units) in the NPZ")
+    window = max(int(round(rule.window / trajectory.frame_time)), 2)
+    quiet_frames = int(round(rule.quiet_interval / trajectory.frame_time))
+    spacing = max(int(round(rule.sample_every / trajectory.frame_time)), 1)
+    hop = phop(trajectory.positions, window)
+    quiet = interval_max(hop, quiet_frames)
+    usable = np.flatnonzero(np.all(np.isfinite(quiet), axis=1))
+    if not len(usable):
+        needed = (2 * (window // 2) + 2 * (quiet_frames // 2)) * trajectory.frame_time
+        have = (trajectory.n_frames - 1) * trajectory.frame_time
+        raise DataError(
+            f"{source}: the trajectory spans {have:g} LJ time units; Phop window {rule.window:g} "
+            f"plus quiet interval {rule.quiet_interval:g} need at least {needed:g}"
+        )
+    frames = usable[::spacing]
+    candidates = trajectory.species == 0
+    rng = np.random.default_rng(seed)
+    chosen = select_labels(hop, quiet, candidates, frames, rule, rng)
+    if chosen.labels.sum() < 1 or (chosen.labels == 0).sum() < 1:
+        raise DataError(
+            f"{source}: Phop labelling found no frame with both rearranging and quiet particles; "
+            f"use a longer trajectory or the 'quantiles' label rule"
+        )
+    blocks = []
+    used = np.unique(chosen.frames)
+    for count, frame in enumerate(used):
+        rows = chosen.frames == frame
+        particles = chosen.particles[rows]
+        features = structure_functions(trajectory.wrapped(frame), trajectory.species,
+                                       trajectory.box, particles)
+        block = pd.DataFrame(features, columns=list(FEATURE_COLUMNS))
+        block.insert(0, "species", trajectory.species[particles].astype(np.int8))
+        block.insert(0, "particle", particles.astype(np.int64))
+        block.insert(0, "frame", np.int64(frame))
+        block.insert(0, "temperature", float(temperature))
+        block["phop"] = hop[frame, particles].astype(np.float32)
+        block[LABEL_COLUMN] = chosen.labels[rows]
+        blocks.append(block)
+        if progress is not None:
+            progress("features", count + 1, len(used))
+    table = pd.concat(blocks, ignore_index=True)
+    hop_a = hop[np.ix_(frames, np.flatnonzero(candidates))]
+    provenance = {
+        **trajectory.provenance,
+        "temperature": float(temperature),
+        "featurizer": FEATURIZER,
+        "featurizer_version": FEATURIZER_VERSION,
+        "frame_time": trajectory.frame_time,
+        "phop_window": rule.window,
+        "phop_window_frames": 2 * (window // 2),
+        "quiet_interval": rule.quiet_interval,
+        "sample_every": spacing * trajectory.frame_time,
+        "label_rule_requested": rule.rule,
+        "label_rule": chosen.rule,
+        "hop_threshold": round(chosen.hop_threshold, 6),
+        "quiet_threshold": round(chosen.quiet_threshold, 6),
+        "quantile": rule.quantile if chosen.rule == "quantiles" else None,
+        "fraction_phop_above_0.2": float(np.mean(hop_a > 0.2)),
+        "max_per_class_per_frame": rule.max_per_class_per_frame,
+        "label_seed": seed,
+        "rows": len(table),
+        "frames": len(used),
+    }
+    provenance.setdefault("synthetic", False)
+    provenance.setdefault("equilibrated", None)  # unknown for a trajectory made elsewhere
+    return table, provenance
+
+
+def write_feature_table(table: pd.DataFrame, provenance: dict[str, Any], path: str | Path) -> Path:
+    """Parquet plus provenance sidecar; written under a temporary name and renamed, so an
+    interrupted write never leaves a file that looks complete."""
+    path = Path(path)
+    if path.suffix != ".parquet":
+        raise DataError(f"{path}: feature tables are written as .parquet")
+    if "." in path.name[: -len(".parquet")]:
+        raise DataError(f"{path}: use a file name without dots before .parquet (the provenance "
+                        f"sidecar is named after the part before the first dot)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    table.to_parquet(temporary, index=False)
+    write_provenance(path, provenance)
+    temporary.replace(path)
+    return path
