@@ -223,6 +223,10 @@ def ui(
                  study=_study_name(study) if study else None, console=_console())
 
 
+from glasstune.cli_results import register  # noqa: E402
+
+register(app)
+
 _DEBUG = False
 
 

@@ -1,0 +1,1 @@
+"""Study-level results: the temperature-transfer matrix and the study report."""

@@ -1,0 +1,98 @@
+"""Commands that look at finished studies: the transfer matrix, the study report, optuna-dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from glasstune.config import ENV_STORAGE, ENV_TRACKING_URI, default_storage, default_tracking_uri
+from glasstune.errors import GlasstuneError
+
+StorageOption = Annotated[
+    str | None, typer.Option("--storage", envvar=ENV_STORAGE, show_envvar=True,
+                                help="Optuna storage URL [default: sqlite:///mlruns/optuna.db].")]
+TrackingOption = Annotated[
+    str | None, typer.Option("--tracking-uri", envvar=ENV_TRACKING_URI, show_envvar=True,
+                                help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")]
+
+
+def transfer(
+    studies: Annotated[list[str], typer.Argument(help="MLP studies, one per temperature: names or patterns (mlp_*).")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="An export (best.yaml) whose best configuration trains every temperature.")] = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Replicates (splits and seeds): mean and std.")] = 1,
+    out: Annotated[Path, typer.Option("--out", help="Folder for CSVs, plots, observations, models.")] = Path(
+        "out/transfer"),
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Train one network per temperature, score each on every temperature's held-out frames."""
+    from rich.console import Console
+
+    from glasstune.analysis import transfer as analysis
+    from glasstune.export import read_document
+    from glasstune.storage import open_storage, study_names
+    from glasstune.study import quiet_libraries
+
+    quiet_libraries()
+    storage_url = storage or default_storage()
+    names = analysis.match_studies(studies, study_names(open_storage(storage_url, heartbeat=False)))
+    if len(names) < 2:
+        raise GlasstuneError(f"transfer needs studies at two or more temperatures; got {names}")
+    document = read_document(config) if config else None
+    networks = analysis.networks_from_studies(names, storage_url, document)
+    console = Console()
+    console.print(f"Training {len(networks)} network(s) x {seeds} replicate(s): "
+                  + ", ".join(f"{n.study} (T = {n.temperature:g})" for n in networks))
+    result = analysis.transfer_matrix(networks, seeds=seeds)
+    analysis.write_outputs(result, out)
+    run_id = analysis.log_run(result, out, tracking_uri or default_tracking_uri(),
+                     config_source=str(config) if config else "best trial of each study")
+    console.print((out / "observations.txt").read_text())
+    console.print(f"Outputs: {out}")
+    console.print(f"MLflow run {run_id} in experiment 'transfer'")
+
+
+def report(
+    study: Annotated[str, typer.Argument(help="The study's name or its study file.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder [default: out/report-STUDY].")] = None,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """One HTML page with the study's figures, also logged to its MLflow parent run."""
+    from rich.console import Console
+
+    from glasstune.analysis.report import report as write_report
+    from glasstune.results import load_study
+    from glasstune.study import quiet_libraries
+
+    quiet_libraries()
+    if study.endswith(".py"):
+        from glasstune.studyfile import load_study_file
+
+        study = load_study_file(study).name
+    loaded = load_study(study, storage or default_storage())
+    page = write_report(loaded, out or Path(f"out/report-{study}"), tracking_uri or default_tracking_uri())
+    Console().print(f"Report: {page}")
+
+
+def dashboard(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    storage: StorageOption = None,
+) -> None:
+    """optuna-dashboard over the study storage, on 127.0.0.1."""
+    from rich.console import Console
+
+    from glasstune.dashboard import serve_dashboard
+
+    serve_dashboard(storage or default_storage(), host=host, port=port, console=Console())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``transfer``, ``report`` and ``dashboard`` to the glasstune command."""
+    app.command()(transfer)
+    app.command()(report)
+    app.command()(dashboard)
