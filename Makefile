@@ -25,9 +25,10 @@ smoke: install          ## the whole pipeline on a tiny budget
 lint: install
 	$(VENV)/bin/ruff check glasstune tests studies $(wildcard benchmarks)
 
-test: install lint      ## the fast suite, then the PostgreSQL tests (server on 127.0.0.1:5432)
+test: install lint      ## the fast suite, then PostgreSQL (server on 127.0.0.1:5432) and browser tests
 	$(PY) -m pytest
 	$(PY) -m pytest -m postgres
+	$(PY) -m pytest -m browser
 
 test-all: install lint  ## everything this machine can run: slow, PostgreSQL and browser tests too
 	$(PY) -m pytest -m "not gpu"

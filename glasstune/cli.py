@@ -13,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from glasstune.config import ENV_SEED, ENV_STORAGE, ENV_TRACKING_URI, default_storage, default_tracking_uri
+from glasstune.cli_options import StorageOption, StudyArgument, TrackingOption, make_console, study_name
+from glasstune.config import ENV_SEED, default_storage, default_tracking_uri
 from glasstune.errors import GlasstuneError
 
 app = typer.Typer(
@@ -24,34 +25,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
-StorageOption = Annotated[
-    str | None, typer.Option("--storage", envvar=ENV_STORAGE, show_envvar=True,
-                                help="Optuna storage URL [default: sqlite:///mlruns/optuna.db].")]
-TrackingOption = Annotated[
-    str | None, typer.Option("--tracking-uri", envvar=ENV_TRACKING_URI, show_envvar=True,
-                                help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")]
-StudyArgument = Annotated[str, typer.Argument(help="The study's name or its study file.")]
-
-
 class TableFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
-
-def _study_name(study: str) -> str:
-    """A study file stands for the study it defines."""
-    if study.endswith(".py"):
-        from glasstune.studyfile import load_study_file
-
-        return load_study_file(study).name
-    return study
 
 
 @app.command()
@@ -97,7 +74,7 @@ def run(
 
 
 def _print_summary(summary, tracking_uri: str) -> None:
-    console = _console()
+    console = make_console()
     if summary.stopped_reason == "already finished":
         console.print(f"Study [bold]{summary.study_name}[/bold] already has {summary.finished} finished "
                       f"trials (budget {summary.budget}): nothing to do. Use --n-trials to extend it.")
@@ -127,13 +104,13 @@ def trials(
     """Every trial: state, parameters, CV score, train score, memorisation gap, duration."""
     from glasstune.results import load_study, trials_frame
 
-    frame = trials_frame(load_study(_study_name(study), storage or default_storage()))
+    frame = trials_frame(load_study(study_name(study), storage or default_storage()))
     if format == TableFormat.csv:
         sys.stdout.write(frame.to_csv(index=False))
     elif format == TableFormat.json:
         sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
     else:
-        _print_table(frame, title=f"trials of {_study_name(study)}")
+        _print_table(frame, title=f"trials of {study_name(study)}")
 
 
 def _print_table(frame, title: str) -> None:
@@ -144,7 +121,7 @@ def _print_table(frame, title: str) -> None:
         table.add_column(str(column).removeprefix("param_"), overflow="fold")
     for _, row in frame.iterrows():
         table.add_row(*[_cell(v) for v in row])
-    _console().print(table)
+    make_console().print(table)
 
 
 def _cell(value) -> str:
@@ -158,8 +135,8 @@ def best(study: StudyArgument, storage: StorageOption = None) -> None:
     """The best trial: score, parameters, memorisation gap, MLflow run."""
     from glasstune.results import load_study, ranked_trials
 
-    trial = ranked_trials(load_study(_study_name(study), storage or default_storage()), 1)[0]
-    console = _console()
+    trial = ranked_trials(load_study(study_name(study), storage or default_storage()), 1)[0]
+    console = make_console()
     console.print(f"trial {trial.number}: value {trial.value:.4f}")
     for key, value in trial.params.items():
         console.print(f"  {key} = {value}")
@@ -181,10 +158,10 @@ def export(
     from glasstune.results import load_study
 
     storage_url = storage or default_storage()
-    document = export_document(load_study(_study_name(study), storage_url), top=top, storage_url=storage_url,
+    document = export_document(load_study(study_name(study), storage_url), top=top, storage_url=storage_url,
                                tracking_uri=tracking_uri or default_tracking_uri(), output=output)
     write_document(document, output)
-    _console().print(f"Wrote {len(document['trials'])} trial(s) to {output}. "
+    make_console().print(f"Wrote {len(document['trials'])} trial(s) to {output}. "
                      f"Retrain: {document['trials'][0]['retrain']}")
 
 
@@ -201,7 +178,7 @@ def retrain(
 
     quiet_libraries(_DEBUG)
     result = run_retrain(read_document(export_file), rank, out)
-    console = _console()
+    console = make_console()
     console.print(f"trial {result['trial']}: score {result['value']:.4f} "
                   f"(recorded {result['recorded_value']:.4f})")
     if "model" in result:
@@ -220,12 +197,14 @@ def ui(
     from glasstune.ui import serve_mlflow
 
     serve_mlflow(tracking_uri or default_tracking_uri(), host=host, port=port,
-                 study=_study_name(study) if study else None, console=_console())
+                 study=study_name(study) if study else None, console=make_console())
 
 
-from glasstune.cli_results import register  # noqa: E402
+from glasstune.cli_results import register as register_results  # noqa: E402
+from glasstune.data.commands import app as data_app  # noqa: E402
 
-register(app)
+register_results(app)
+app.add_typer(data_app, name="data")
 
 _DEBUG = False
 

@@ -7,15 +7,9 @@ from typing import Annotated
 
 import typer
 
-from glasstune.config import ENV_STORAGE, ENV_TRACKING_URI, default_storage, default_tracking_uri
+from glasstune.cli_options import StorageOption, StudyArgument, TrackingOption, make_console, study_name
+from glasstune.config import default_storage, default_tracking_uri
 from glasstune.errors import GlasstuneError
-
-StorageOption = Annotated[
-    str | None, typer.Option("--storage", envvar=ENV_STORAGE, show_envvar=True,
-                                help="Optuna storage URL [default: sqlite:///mlruns/optuna.db].")]
-TrackingOption = Annotated[
-    str | None, typer.Option("--tracking-uri", envvar=ENV_TRACKING_URI, show_envvar=True,
-                                help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")]
 
 
 def transfer(
@@ -29,8 +23,6 @@ def transfer(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Train one network per temperature, score each on every temperature's held-out frames."""
-    from rich.console import Console
-
     from glasstune.analysis import transfer as analysis
     from glasstune.export import read_document
     from glasstune.storage import open_storage, study_names
@@ -43,7 +35,7 @@ def transfer(
         raise GlasstuneError(f"transfer needs studies at two or more temperatures; got {names}")
     document = read_document(config) if config else None
     networks = analysis.networks_from_studies(names, storage_url, document)
-    console = Console()
+    console = make_console()
     console.print(f"Training {len(networks)} network(s) x {seeds} replicate(s): "
                   + ", ".join(f"{n.study} (T = {n.temperature:g})" for n in networks))
     result = analysis.transfer_matrix(networks, seeds=seeds)
@@ -56,26 +48,21 @@ def transfer(
 
 
 def report(
-    study: Annotated[str, typer.Argument(help="The study's name or its study file.")],
+    study: StudyArgument,
     out: Annotated[Path | None, typer.Option("--out", help="Folder [default: out/report-STUDY].")] = None,
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """One HTML page with the study's figures, also logged to its MLflow parent run."""
-    from rich.console import Console
-
     from glasstune.analysis.report import report as write_report
     from glasstune.results import load_study
     from glasstune.study import quiet_libraries
 
     quiet_libraries()
-    if study.endswith(".py"):
-        from glasstune.studyfile import load_study_file
-
-        study = load_study_file(study).name
+    study = study_name(study)
     loaded = load_study(study, storage or default_storage())
     page = write_report(loaded, out or Path(f"out/report-{study}"), tracking_uri or default_tracking_uri())
-    Console().print(f"Report: {page}")
+    make_console().print(f"Report: {page}")
 
 
 def dashboard(
@@ -84,11 +71,9 @@ def dashboard(
     storage: StorageOption = None,
 ) -> None:
     """optuna-dashboard over the study storage, on 127.0.0.1."""
-    from rich.console import Console
-
     from glasstune.dashboard import serve_dashboard
 
-    serve_dashboard(storage or default_storage(), host=host, port=port, console=Console())
+    serve_dashboard(storage or default_storage(), host=host, port=port, console=make_console())
 
 
 def register(app: typer.Typer) -> None:
