@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 ROLE_TAG, STUDY_TAG = "glasstune.role", "glasstune.study"
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""MLflow's UI opens such experiments on its model-training pages (runs, metrics), not its GenAI ones."""
 MAX_BATCH = 1000
 
 
@@ -73,7 +75,7 @@ class Tracker:
         root = self.artifact_root()
         try:
             location = f"{root}/{name}" if root else None
-            return self.client.create_experiment(name, artifact_location=location)
+            return self.client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
         except Exception:
             experiment = self.client.get_experiment_by_name(name)
             if experiment is None:

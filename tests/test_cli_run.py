@@ -31,6 +31,8 @@ def test_run_tracks_every_trial_as_a_child_run(cli, write_study):
     trials = _study("tiny").trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
     client = MlflowClient(default_tracking_uri())
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI's training pages
     parent_id = _study("tiny").user_attrs["glasstune.mlflow_parent_run_id"]
     assert client.get_run(parent_id).info.status == "FINISHED"
     runs = _child_runs("tiny")
