@@ -44,6 +44,14 @@ def run(
     device: Annotated[str, typer.Option("--device", help="auto, cuda[:N] or cpu (GPU objectives).")] = "auto",
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress display.")] = True,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the study.")] = 1,
+    gpus: Annotated[str | None, typer.Option(
+        "--gpus", help="GPUs for the workers, e.g. 0,1: one per worker, round-robin [default: every visible "
+        "GPU, for GPU objectives].")] = None,
+    workers_per_gpu: Annotated[int | None, typer.Option(
+        "--workers-per-gpu", min=1, help="At most this many workers on one GPU.")] = None,
+    fail_stale: Annotated[bool, typer.Option(
+        "--fail-stale", help="First mark FAIL the RUNNING trials no process runs any more (storages without "
+        "heartbeats: use only when no other worker runs the study).")] = False,
     worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = 0,
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
@@ -58,17 +66,25 @@ def run(
         spec = spec.smoke_variant()
     from glasstune.training.device import DEVICES  # torch loads only when a device is resolved
 
-    if device.partition(":")[0] not in DEVICES:
+    base, colon, index = device.lower().partition(":")
+    if base not in DEVICES or (colon and (base != "cuda" or not index.isdigit())):
         raise GlasstuneError(f"--device {device!r}: use auto, cuda, cuda:N or cpu")
     options = RunOptions(storage=storage or default_storage(), tracking_uri=tracking_uri or default_tracking_uri(),
                          n_trials=None if smoke else n_trials, timeout=timeout, seed=seed, device=device,
-                         progress=progress, worker=worker_index)
+                         progress=progress, worker=worker_index, fail_stale=fail_stale)
+    from glasstune.workers import plan_gpus
+
+    placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
     if workers > 1:
         from glasstune.workers import run_with_workers
 
-        summary = run_with_workers(spec, options, workers, smoke=smoke)
+        summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
     else:
+        if placement[0] is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
         summary = run_study(spec, options)
+    if summary.failed_stale:
+        make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
     if worker_index == 0:
         _print_summary(summary, options.tracking_uri)
 
@@ -200,10 +216,14 @@ def ui(
                  study=study_name(study) if study else None, console=make_console())
 
 
+from glasstune.cli_doctor import register as register_doctor  # noqa: E402
 from glasstune.cli_results import register as register_results  # noqa: E402
+from glasstune.cli_training import register as register_training  # noqa: E402
 from glasstune.data.commands import app as data_app  # noqa: E402
 
 register_results(app)
+register_doctor(app)
+register_training(app)
 app.add_typer(data_app, name="data")
 
 _DEBUG = False
@@ -216,15 +236,36 @@ def main() -> None:
     _DEBUG = "--debug" in arguments or os.environ.get("GLASSTUNE_DEBUG") == "1"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "INFO" if _DEBUG else "WARNING")
     arguments = [a for a in arguments if a != "--debug"]
+    # click's exceptions as typer raises them (typer may vendor click): found through a public class
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
-        app(args=arguments, prog_name="glasstune")
+        # not standalone: usage errors reach us and are printed as one line, not a box
+        code = app(args=arguments, prog_name="glasstune", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into exit code 130
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except click_exception as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # bare "glasstune": the help
+            error.show()
+            sys.exit(error.exit_code)
+        if _DEBUG:
+            raise
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "glasstune"
+        print(f"error: {error.format_message()} (see {command} --help)", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
     except GlasstuneError as error:
         if _DEBUG:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
-        print("interrupted: the study is saved and resumes with the same command", file=sys.stderr)
+        if arguments[:1] == ["run"]:  # a server (ui, dashboard) stopped with Ctrl-C needs no words
+            print("interrupted: the study is saved and resumes with the same command", file=sys.stderr)
         sys.exit(130)
     except Exception as error:  # a bug of ours: short by default, full with --debug
         if _DEBUG:

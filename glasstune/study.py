@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from glasstune.config import STORE_DIR
 from glasstune.data.provenance import is_synthetic
 from glasstune.data.sources import describe
 from glasstune.data.table import FeatureTable, check_rows_for_folds
-from glasstune.errors import GlasstuneError
+from glasstune.errors import GlasstuneError, StoreError
 from glasstune.objectives.base import TrialContext
 from glasstune.progress import StudyProgress
 from glasstune.spec import Study
@@ -26,6 +27,12 @@ from glasstune.urls import redact
 
 MAX_CONSECUTIVE_FAILURES = 5
 ATTR = "glasstune."
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+class TrialInterrupted(Exception):
+    """Ctrl-C during a trial, once the trial's run is closed: an ordinary exception, so Optuna
+    records the trial FAIL through its normal path and calls the callbacks, which stop the study."""
 
 
 @dataclass
@@ -38,6 +45,7 @@ class RunOptions:
     device: str = "auto"
     progress: bool = True
     worker: int = 0
+    fail_stale: bool = False
 
 
 @dataclass
@@ -51,6 +59,7 @@ class RunSummary:
     best: dict[str, Any] | None = None
     states: dict[str, int] = field(default_factory=dict)
     stopped_reason: str | None = None
+    failed_stale: list[int] = field(default_factory=list)
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -101,7 +110,10 @@ class PreparedStudy:
 
 
 def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
-    """Everything before the first trial, so bad data or stores fail before any work is done."""
+    """Everything before the first trial, so bad data or stores fail before any work is done.
+
+    The MLflow store is read, then written (experiment, parent run, its tags and ``study.json``)
+    before any trial: a store that is unreachable or read-only stops here with one line."""
     from glasstune.storage import open_storage
     from glasstune.tracking import Tracker
 
@@ -112,51 +124,92 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
     provenance = getattr(data, "provenance", {})
     storage = open_storage(options.storage)
     tracker = Tracker.open(options.tracking_uri)
+    # the experiment first: a store that cannot be written fails before the Optuna study exists
+    experiment_id = _writing(tracker, lambda: tracker.experiment_id(spec.name))
     study = create_or_load(spec, storage, options.seed if options.seed is not None else spec.seed,
                            options.worker)
-    seed = _record_study(study, spec, options, provenance)
     budget = options.n_trials or spec.n_trials
-    done = len(finished_trials(study))
-    experiment_id = tracker.experiment_id(spec.name)
-    summary = RunSummary(spec.name, budget, done, 0, experiment_id)
-    prepared = PreparedStudy(study, data, provenance, tracker, summary, seed)
     known_parent = study.user_attrs.get(ATTR + "mlflow_parent_run_id")
-    if done >= budget:
-        summary.parent_run_id = known_parent
+    parent_run_id = known_parent
+    needs_work = len(finished_trials(study)) < budget
+    if needs_work:  # prove the store writable before this run writes anything to the study
+        tags = {"glasstune.synthetic": str(is_synthetic(provenance)).lower(),
+                "glasstune.data": str(provenance.get("name", "")),
+                "glasstune.optuna_storage": redact(options.storage)}
+        if not (options.worker and known_parent):  # a worker's coordinator made it and will close it
+            parent_run_id = _writing(
+                tracker, lambda: tracker.study_run(experiment_id, spec.name, known_parent, tags=tags))
+        tracker.check_writable(parent_run_id, tags, _study_document(spec, study, options, budget, provenance))
+    failed_stale = _fail_stale(study, storage, tracker) if options.fail_stale else []
+    seed = _record_study(study, spec, options, provenance)
+    if parent_run_id != known_parent:
+        study.set_user_attr(ATTR + "mlflow_parent_run_id", parent_run_id)
+        study.set_user_attr(ATTR + "mlflow_experiment_id", experiment_id)
+    done = len(finished_trials(study))
+    summary = RunSummary(spec.name, budget, done, 0, experiment_id, parent_run_id=parent_run_id,
+                         failed_stale=failed_stale)
+    prepared = PreparedStudy(study, data, provenance, tracker, summary, seed)
+    if not needs_work:
         summary.best = best_trial_info(study)
         summary.stopped_reason = "already finished"
-        return prepared
-    if options.worker and known_parent:
-        summary.parent_run_id = known_parent  # the coordinator made it and will close it
-        return prepared
-    summary.parent_run_id = tracker.study_run(
-        experiment_id, spec.name, known_parent,
-        tags={"glasstune.synthetic": str(is_synthetic(provenance)).lower(),
-              "glasstune.data": str(provenance.get("name", "")),
-              "glasstune.optuna_storage": redact(options.storage)},
-    )
-    study.set_user_attr(ATTR + "mlflow_parent_run_id", summary.parent_run_id)
-    study.set_user_attr(ATTR + "mlflow_experiment_id", experiment_id)
     return prepared
 
 
+def _writing(tracker: Any, step: Any) -> Any:
+    """A tracking step before the first trial: any failure is the store's, said in one line."""
+    from glasstune.tracking import _first_line
+
+    try:
+        return step()
+    except GlasstuneError:
+        raise
+    except Exception as error:
+        raise StoreError(f"MLflow store {redact(tracker.tracking_uri)} is not writable: {_first_line(error)}; "
+                         f"check --tracking-uri or $MLFLOW_TRACKING_URI") from error
+
+
+def _study_document(spec: Study, study: Any, options: RunOptions, budget: int, provenance: dict) -> dict[str, Any]:
+    """``study.json`` on the parent run: what the study is, readable without Optuna."""
+    seed = options.seed if options.seed is not None else study.user_attrs.get(ATTR + "seed", spec.seed)
+    return {"study": spec.name, "description": spec.description, "budget": budget,
+            "direction": spec.direction, "seed": seed, "objective": type(spec.objective).__name__,
+            "metric": getattr(spec.objective, "metric", "value"), "data": describe(spec.data),
+            "provenance": provenance, "study_file": str(spec.source_file) if spec.source_file else None,
+            "optuna_storage": redact(options.storage)}
+
+
+def _fail_stale(study: Any, storage: Any, tracker: Any) -> list[int]:
+    """``--fail-stale``: RUNNING trials no process runs any more become FAIL before the first trial."""
+    from glasstune.doctor import fail_stale_trials
+
+    return fail_stale_trials(study, storage, tracker.client, everything_running=True)
+
+
 def run_study(spec: Study, options: RunOptions) -> RunSummary:
-    """Run trials in this process until the study has its budget of finished trials."""
+    """Run trials in this process until the study has its budget of finished trials.
+
+    Ctrl-C ends the running trial as FAIL ("interrupted (Ctrl-C)"; its run KILLED), closes the
+    parent run if no other worker is running a trial, and raises KeyboardInterrupt: the study is
+    intact and the same command resumes it."""
     prepared = prepare_study(spec, options)
     summary, study = prepared.summary, prepared.study
     if prepared.finished:
         return summary
     device = _device_for(spec.objective, options.device)
-    with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
-        runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker, summary.experiment_id,
-                              summary.parent_run_id, prepared.seed, device, progress, summary.budget,
-                              options.worker)
-        study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
-                       callbacks=[runner.after_trial])
-    from optuna.trial import TrialState
-
-    if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # the last worker out closes it
-        prepared.tracker.finish_study_run(summary.parent_run_id)
+    try:
+        with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
+            runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
+                                  summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
+                                  summary.budget, options.worker)
+            study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
+                           callbacks=[runner.after_trial])
+    except KeyboardInterrupt:  # between trials, or a second Ctrl-C
+        _close_parent_if_idle(prepared, "KILLED")
+        raise
+    if runner.interrupted:
+        _close_parent_if_idle(prepared, "KILLED")
+        raise KeyboardInterrupt
+    _close_parent_if_idle(prepared, "FINISHED")
     summary.finished = len(finished_trials(study))
     summary.new_trials = runner.count
     summary.best = best_trial_info(study)
@@ -166,6 +219,14 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
             f"study {spec.name} stopped: {MAX_CONSECUTIVE_FAILURES} trials failed in a row; "
             f"last error: {runner.last_error}", exit_code=1)
     return summary
+
+
+def _close_parent_if_idle(prepared: PreparedStudy, status: str) -> None:
+    """The last worker out closes the parent run; a later run of the study opens it again."""
+    from optuna.trial import TrialState
+
+    if not prepared.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        prepared.tracker.finish_study_run(prepared.summary.parent_run_id, status)
 
 
 def _record_study(study: Any, spec: Study, options: RunOptions, provenance: dict) -> int:
@@ -212,10 +273,12 @@ class _TrialRunner:
         self.tracker, self.experiment_id, self.parent_id = tracker, experiment_id, parent_id
         self.seed, self.device, self.progress, self.budget = seed, device, progress, budget
         self.worker = worker
+        self.gpu = gpu_label(device)
         self.count = 0
         self.failures_in_a_row = 0
         self.last_error = ""
         self.stop_reason: str | None = None
+        self.interrupted = False
         self._runs: dict[int, Any] = {}
         self._checked_failures: set[str] = set()
 
@@ -223,10 +286,23 @@ class _TrialRunner:
         self.progress.trial_started(trial.number)
         try:
             return self._run(trial)
+        except KeyboardInterrupt as error:
+            self._interrupt(trial)
+            raise TrialInterrupted(INTERRUPTED) from error
         except BaseException as error:
             if "error" not in trial.user_attrs and not _is_pruned(error):
                 trial.set_user_attr("error", _one_line(error))
             raise
+
+    def _interrupt(self, trial: Any) -> None:
+        """Ctrl-C: the reason on the trial, its run ended KILLED; Optuna then records FAIL."""
+        self.interrupted = True
+        trial.set_user_attr("error", INTERRUPTED)
+        trial.set_user_attr("interrupted", True)
+        run = self._runs.get(trial.number)
+        if run is not None:
+            run.log_params(trial.params)
+            run.end("FAIL", INTERRUPTED, interrupted=True)
 
     def _run(self, trial: Any) -> float:
         import optuna
@@ -235,10 +311,15 @@ class _TrialRunner:
         seed = trial_seed(self.seed, original_trial_number(trial))
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", self.worker)
+        if self.gpu is not None:
+            trial.set_user_attr("gpu", self.gpu)
         run = self.tracker.start_trial(self.experiment_id, self.parent_id, self.spec.name, trial.number,
                                        tags=self._tags(seed))
         self._runs[trial.number] = run
-        trial.set_user_attr("mlflow_run_id", run.run_id)
+        if run.run_id is not None:
+            trial.set_user_attr("mlflow_run_id", run.run_id)
+        else:
+            trial.set_user_attr("mlflow_error", run.error or "MLflow run not created")
         with tempfile.TemporaryDirectory(prefix=f"glasstune-trial{trial.number}-") as workdir:
             ctx = TrialContext(
                 trial=trial, data=self.data, seed=seed, workdir=Path(workdir),
@@ -253,6 +334,8 @@ class _TrialRunner:
                 run.log_params(trial.params)
                 run.end("PRUNED", str(pruned) or "pruned")
                 raise
+            except KeyboardInterrupt:
+                raise  # __call__ closes the run as interrupted
             except BaseException as error:
                 reason = _one_line(error)
                 trial.set_user_attr("error", reason)
@@ -279,6 +362,10 @@ class _TrialRunner:
         running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         self.progress.trial_finished(trial.number, state, trial.value, best and best["value"], note,
                                      finished_count=finished)
+        if self.interrupted:
+            self.stop_reason = "interrupted"
+            study.stop()
+            return
         if trial.state == TrialState.FAIL:
             self.failures_in_a_row += 1
             self.last_error = trial.user_attrs.get("error", "unknown error")
@@ -299,6 +386,7 @@ class _TrialRunner:
             "glasstune.data_generator": str(self.provenance.get("generator", self.provenance.get("engine", ""))),
             "glasstune.device": self.device,
             "glasstune.worker": str(self.worker),
+            **({"glasstune.gpu": self.gpu} if self.gpu is not None else {}),
         }
 
     def _checkpoint_dir(self, trial: Any) -> Path:
@@ -332,6 +420,19 @@ def close_orphan_runs(study: Any, tracker: Any, checked: set[str]) -> int:
     return closed
 
 
+def gpu_label(device: str) -> str | None:
+    """Which GPU a CUDA device is, as the machine numbers them: this process's CUDA_VISIBLE_DEVICES
+    (set per worker by ``--workers``/``--gpus``, or by a scheduler), else the device's index."""
+    if not device.startswith("cuda"):
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    index = int(device.partition(":")[2] or 0)
+    if visible:
+        ids = [part.strip() for part in visible.split(",") if part.strip()]
+        return ids[index] if index < len(ids) else visible
+    return str(index)
+
+
 def original_trial_number(trial: Any) -> int:
     """A retried trial (its worker died) counts as the trial it retries: same seed, same checkpoints."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -348,8 +449,8 @@ def _is_pruned(error: BaseException) -> bool:
 
 
 def _one_line(error: BaseException) -> str:
-    if isinstance(error, KeyboardInterrupt):
-        return "interrupted (Ctrl-C)"
+    if isinstance(error, (KeyboardInterrupt, TrialInterrupted)):
+        return INTERRUPTED
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:500]
 

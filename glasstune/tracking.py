@@ -1,13 +1,18 @@
 """MLflow tracking on ``MlflowClient`` with explicit run ids: safe with several workers.
 
 One experiment and one parent run per study (the same parent when a study is resumed), one child
-run per trial. Optuna's trial state decides the run's status. Tracking problems mid-study are
-reported but never lose a trial's result in Optuna: the sink swallows and counts its own failures.
+run per trial. Optuna's trial state decides the run's status. A store that cannot be read or written
+stops the study before its first trial (``Tracker.open`` and ``Tracker.check_writable``); tracking
+problems mid-study are reported but never lose a trial's result in Optuna: the sink swallows and
+counts its own failures, even when the trial's run cannot be created at all.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,7 +28,38 @@ RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 ROLE_TAG, STUDY_TAG = "glasstune.role", "glasstune.study"
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 """MLflow's UI opens such experiments on its model-training pages (runs, metrics), not its GenAI ones."""
+INTERRUPTED_TAG = "glasstune.interrupted"
 MAX_BATCH = 1000
+# MLflow's own HTTP defaults retry 7 times with backoff (minutes against a dead server). A study
+# keeps a few quick retries for hiccups; the check before the first trial makes one bounded try.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+HTTP_PROBE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None) -> str:
+    """The MLflow status a trial's run should end with: an interrupted (Ctrl-C) trial is FAIL in
+    Optuna, so the study redoes it, and KILLED in MLflow, because nothing went wrong in it."""
+    if state == "FAIL" and (user_attrs or {}).get("interrupted"):
+        return "KILLED"
+    return RUN_STATUS.get(state, "FAILED")
+
+
+def bound_http_retries() -> None:
+    """Keep MLflow's HTTP retries short unless the user chose otherwise (workers inherit this)."""
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def database_file(tracking_uri: str) -> Path | None:
+    """The SQLite file behind a tracking URI, also for ``sqlite:///file:/path?mode=ro&uri=true``."""
+    path = sqlite_path(tracking_uri)
+    if path is None:
+        return None
+    text = str(path)
+    if text.startswith("file:"):
+        text = text[len("file:"):].split("?", 1)[0]
+    return Path(text)
 
 
 class Tracker:
@@ -34,11 +70,14 @@ class Tracker:
 
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
+        if os.environ.get("MLFLOW_LOGGING_LEVEL", "").upper() not in ("DEBUG", "INFO"):
+            # it logs a store error with a traceback, then raises it: we say it in one line (--debug shows all)
+            logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
     @classmethod
     def open(cls, tracking_uri: str) -> Tracker:
-        """Connect and prove the store answers, before any trial runs."""
-        database = sqlite_path(tracking_uri)
+        """Connect and prove the store answers, before any trial runs (one bounded try on HTTP)."""
+        database = database_file(tracking_uri)
         if database is not None:
             try:
                 database.parent.mkdir(parents=True, exist_ok=True)
@@ -50,16 +89,41 @@ class Tracker:
                 f"MLflow store {redact(tracking_uri)}: the file store is deprecated; "
                 f"use sqlite:///mlruns/mlflow.db or an http(s) tracking server"
             )
+        bound_http_retries()
         try:
             tracker = cls(tracking_uri)
-            tracker.client.search_experiments(max_results=1)
+            with _environment(HTTP_PROBE if tracking_uri.startswith(("http://", "https://")) else {}):
+                tracker.client.search_experiments(max_results=1)
         except Exception as error:
-            raise StoreError(f"MLflow store {redact(tracking_uri)} is not usable: {_first_line(error)}") from error
+            raise StoreError(f"MLflow store {redact(tracking_uri)} is not usable: {_store_reason(error)}; "
+                             f"check --tracking-uri or $MLFLOW_TRACKING_URI") from error
         return tracker
+
+    def check_writable(self, parent_run_id: str, tags: Mapping[str, str], document: Mapping[str, Any]) -> None:
+        """Write to the store and to the artifact store once, so a read-only one stops the study
+        before its first trial instead of failing every trial's logging: the parent run's tags and
+        ``study.json`` (what the study is, in plain words) are written again on every start."""
+        from mlflow.entities import RunTag
+
+        try:
+            self.client.log_batch(parent_run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        except Exception as error:
+            raise StoreError(f"MLflow store {redact(self.tracking_uri)} is not writable: "
+                             f"{_first_line(error)}") from error
+        location = "the artifact store"
+        try:
+            location = self.client.get_run(parent_run_id).info.artifact_uri
+            with tempfile.TemporaryDirectory(prefix="glasstune-study-") as folder:
+                path = Path(folder) / "study.json"
+                path.write_text(json.dumps(document, indent=2, default=str))
+                self.client.log_artifact(parent_run_id, str(path))
+        except Exception as error:
+            raise StoreError(f"MLflow artifacts cannot be written to {redact(location)}: {_first_line(error)}; "
+                             f"fix its permissions or use another tracking store") from error
 
     def artifact_root(self) -> str | None:
         """Artifacts of an SQLite store go in an ``artifacts`` folder beside the database."""
-        database = sqlite_path(self.tracking_uri)
+        database = database_file(self.tracking_uri)
         return (database.parent.resolve() / "artifacts").as_uri() if database else None
 
     def experiment_id(self, name: str) -> str:
@@ -106,31 +170,47 @@ class Tracker:
 
     def start_trial(self, experiment_id: str, parent_run_id: str, study_name: str, trial_number: int,
                     tags: Mapping[str, str]) -> TrialRun:
-        run = self.client.create_run(
-            experiment_id,
-            run_name=f"trial-{trial_number:03d}",
-            tags={
-                "mlflow.parentRunId": parent_run_id,
-                ROLE_TAG: "trial",
-                STUDY_TAG: study_name,
-                "glasstune.trial_number": str(trial_number),
-                "glasstune.state": "RUNNING",
-                **tags,
-            },
-        )
+        """The trial's run; if the store fails now, a run without id that logs nothing and counts
+        the failure, so the trial still runs and its result still reaches Optuna."""
+        try:
+            run = self.client.create_run(
+                experiment_id,
+                run_name=f"trial-{trial_number:03d}",
+                tags={
+                    "mlflow.parentRunId": parent_run_id,
+                    ROLE_TAG: "trial",
+                    STUDY_TAG: study_name,
+                    "glasstune.trial_number": str(trial_number),
+                    "glasstune.state": "RUNNING",
+                    **tags,
+                },
+            )
+        except Exception as error:
+            log.warning("MLflow run for trial %s not created: %s", trial_number, _first_line(error))
+            detached = TrialRun(self.client, None)
+            detached.failures = 1
+            detached.error = _first_line(error)
+            return detached
         return TrialRun(self.client, run.info.run_id)
 
-    def finish_study_run(self, run_id: str) -> None:
-        self.client.set_terminated(run_id, status="FINISHED")
+    def finish_study_run(self, run_id: str | None, status: str = "FINISHED") -> None:
+        """End the parent run; a failure here is logged, never raised (every trial is stored)."""
+        if not run_id:
+            return
+        try:
+            self.client.set_terminated(run_id, status=status)
+        except Exception as error:
+            log.warning("MLflow parent run %s not ended: %s", run_id, _first_line(error))
 
 
 class TrialRun:
     """One trial's MLflow run, as a ``TrialSink``. Metrics are buffered and sent in batches."""
 
-    def __init__(self, client: Any, run_id: str) -> None:
+    def __init__(self, client: Any, run_id: str | None) -> None:
         self.client = client
         self.run_id = run_id
         self.failures = 0
+        self.error: str | None = None
         self._metrics: list[Any] = []
         self._params: dict[str, str] = {}
 
@@ -165,23 +245,64 @@ class TrialRun:
         for start in range(0, len(pending), MAX_BATCH):
             self._safely(self.client.log_batch, self.run_id, metrics=pending[start:start + MAX_BATCH])
 
-    def end(self, state: str, reason: str | None = None) -> None:
-        """Close the run with the status that matches Optuna's trial state."""
+    def end(self, state: str, reason: str | None = None, *, interrupted: bool = False) -> None:
+        """Close the run with the status that matches Optuna's trial state (KILLED if interrupted)."""
         self.flush()
         tags = {"glasstune.state": state}
         if reason:
             tags["glasstune.prune_reason" if state == "PRUNED" else "glasstune.error"] = reason
+        if interrupted:
+            tags[INTERRUPTED_TAG] = "true"
         self.set_tags(tags)
-        self._safely(self.client.set_terminated, self.run_id, status=RUN_STATUS.get(state, "FAILED"))
+        status = expected_run_status(state, {"interrupted": interrupted})
+        self._safely(self.client.set_terminated, self.run_id, status=status)
 
     def _safely(self, call: Any, *args: Any, **kwargs: Any) -> None:
+        if self.run_id is None:  # the run was never created: nothing to log to
+            return
         try:
             call(*args, **kwargs)
         except Exception as error:  # tracking must never cost a trial its result
             self.failures += 1
+            self.error = _first_line(error)
             log.warning("MLflow logging failed for run %s: %s", self.run_id, _first_line(error))
 
 
+class _environment:
+    """Environment variables set for the duration of a block, then restored."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        self.saved = {key: os.environ.get(key) for key in self.values}
+        os.environ.update(self.values)
+
+    def __exit__(self, *exc: Any) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _store_reason(error: BaseException) -> str:
+    """Why a store did not answer, in the words a user acts on, not urllib3's."""
+    text = str(error)
+    for marker, reason in (("Connection refused", "nothing answers there (connection refused)"),
+                           ("timed out", "no answer in time (timed out)"),
+                           ("Name or service not known", "unknown host"),
+                           ("Temporary failure in name resolution", "unknown host")):
+        if marker in text:
+            return reason
+    if "unsupported URI" in text:
+        return ("unsupported URI scheme; use sqlite:///path/mlflow.db, http(s)://host:port "
+                "or a database URL (postgresql://...)")
+    return _first_line(error)
+
+
 def _first_line(error: BaseException) -> str:
+    """The error's type and first line, with any password in a quoted URL shown as ***."""
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
+    return redact(f"{type(error).__name__}: {text[0] if text else ''}")

@@ -60,8 +60,9 @@ def _runs(name: str) -> list:
     return client.search_runs([experiment.experiment_id], "tags.`glasstune.role` = 'trial'")
 
 
-def test_three_workers_one_study(cli, write_study, postgres_url):
-    result = cli("run", write_study(n_trials=6), "--workers", "3", "--storage", postgres_url, "--no-progress")
+def test_three_workers_one_study(cli, write_study, postgres_url, tmp_path):
+    secret_url = postgres_url.replace("postgres@", "postgres:hunter2@")  # trust auth ignores the password
+    result = cli("run", write_study(n_trials=6), "--workers", "3", "--storage", secret_url, "--no-progress")
     assert result.exit_code == 0, result.stderr
     trials = optuna.load_study(study_name="tiny", storage=postgres_url).trials
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
@@ -71,7 +72,12 @@ def test_three_workers_one_study(cli, write_study, postgres_url):
     runs = _runs("tiny")
     assert sorted(r.info.run_id for r in runs) == sorted(t.user_attrs["mlflow_run_id"] for t in trials)
     assert all(r.info.status == "FINISHED" for r in runs)
-    assert "postgres@127.0.0.1" not in result.stdout + result.stderr or "***" not in postgres_url
+    parent = MlflowClient(default_tracking_uri()).get_run(runs[0].data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["glasstune.optuna_storage"] == secret_url.replace("hunter2", "***")
+    logs = "".join(path.read_text() for path in (tmp_path / "mlruns" / "logs" / "tiny").glob("*.log"))
+    assert "hunter2" not in result.stdout + result.stderr + logs
+    doctor = cli("doctor", "tiny", "--storage", postgres_url)
+    assert doctor.exit_code == 0 and "0 problem(s) found" in doctor.stdout, doctor.stdout + doctor.stderr
 
 
 @pytest.mark.slow
@@ -108,3 +114,4 @@ def test_killed_worker_trial_is_failed_retried_and_closed_in_mlflow(cli, write_s
     client = MlflowClient(default_tracking_uri())
     assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "FAILED"
     assert not [r for r in _runs("slow") if r.info.status == "RUNNING"]
+    assert cli("doctor", "slow", "--storage", postgres_url).exit_code == 0  # the stores agree again
