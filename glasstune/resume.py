@@ -18,7 +18,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from glasstune.config import STORE_DIR
 from glasstune.data.provenance import is_synthetic
 from glasstune.errors import GlasstuneError
 from glasstune.objectives.base import TrialContext
@@ -54,14 +53,6 @@ class ResumeResult:
                 f"unchanged)")
 
 
-def trial_checkpoint_dir(study_name: str, trial_number: int) -> Path:
-    """Where ``glasstune run`` keeps a trial's checkpoints (``study._TrialRunner._checkpoint_dir``).
-
-    Kept in step with study.py by tests/test_resume.py, which resumes a trial that ``run`` made.
-    """
-    return STORE_DIR / "checkpoints" / study_name / f"trial-{trial_number:04d}"
-
-
 def resume_trial(
     spec: Study,
     trial_number: int,
@@ -78,9 +69,9 @@ def resume_trial(
     MLflow run exists, so a refused continuation records nothing. The study's data is loaded from
     the study file as ``glasstune run`` loads it; checkpoints trained on other data are refused.
     """
-    from glasstune.objectives.cnn import CNNObjective, _replicate_dirs, continue_training
+    from glasstune.objectives.cnn import CNNObjective, continue_training, replicate_dirs
     from glasstune.results import load_study
-    from glasstune.study import ATTR, _device_for, _one_line, original_trial_number, trial_seed
+    from glasstune.study import ATTR, device_for, one_line, original_trial_number, trial_checkpoint_dir, trial_seed
     from glasstune.tracking import Tracker
 
     if int(iterations) < 1:
@@ -94,7 +85,7 @@ def resume_trial(
             f"trial {trial_number} of {spec.name} has no checkpoints: its objective is "
             f"{type(spec.objective).__name__}, and only CNN trials keep checkpoints to continue from")
     try:
-        _replicate_dirs(source)
+        replicate_dirs(source)
     except GlasstuneError as error:
         raise GlasstuneError(
             f"trial {trial_number} of {spec.name} has no checkpoints to continue from: no latest.pt in "
@@ -104,7 +95,7 @@ def resume_trial(
     tracker = Tracker.open(tracking_uri)
     original_run = trial.user_attrs.get("mlflow_run_id")
     experiment_id, parent_id = _placement(study, tracker, original_run, tracking_uri, ATTR, spec.name)
-    device = _device_for(spec.objective, device)
+    device = device_for(spec.objective, device)
     data = spec.data.load()
     provenance = getattr(data, "provenance", {}) or {}
     seed = int(trial.user_attrs.get("seed", trial_seed(int(study.user_attrs.get(ATTR + "seed", spec.seed)),
@@ -136,7 +127,7 @@ def resume_trial(
         except BaseException as error:
             shutil.rmtree(target, ignore_errors=True)  # a half-done continuation cannot be resumed
             if sink.run is not None:
-                sink.run.end("FAIL", _one_line(error))
+                sink.run.end("FAIL", one_line(error))
             if isinstance(error, GlasstuneError):  # e.g. other data: say which trial it is about
                 raise GlasstuneError(f"cannot continue trial {trial_number} of {spec.name}: {error}",
                                      exit_code=error.exit_code) from error

@@ -195,7 +195,7 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
     summary, study = prepared.summary, prepared.study
     if prepared.finished:
         return summary
-    device = _device_for(spec.objective, options.device)
+    device = device_for(spec.objective, options.device)
     try:
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
             runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
@@ -244,7 +244,7 @@ def _record_study(study: Any, spec: Study, options: RunOptions, provenance: dict
     return int(study.user_attrs[ATTR + "seed"])
 
 
-def _device_for(objective: Any, requested: str) -> str:
+def device_for(objective: Any, requested: str) -> str:
     if not getattr(objective, "uses_device", False):
         return "cpu"
     from glasstune.training.device import resolve_device
@@ -291,7 +291,7 @@ class _TrialRunner:
             raise TrialInterrupted(INTERRUPTED) from error
         except BaseException as error:
             if "error" not in trial.user_attrs and not _is_pruned(error):
-                trial.set_user_attr("error", _one_line(error))
+                trial.set_user_attr("error", one_line(error))
             raise
 
     def _interrupt(self, trial: Any) -> None:
@@ -337,7 +337,7 @@ class _TrialRunner:
             except KeyboardInterrupt:
                 raise  # __call__ closes the run as interrupted
             except BaseException as error:
-                reason = _one_line(error)
+                reason = one_line(error)
                 trial.set_user_attr("error", reason)
                 run.log_params(trial.params)
                 _log_traceback(run, Path(workdir))
@@ -391,10 +391,14 @@ class _TrialRunner:
 
     def _checkpoint_dir(self, trial: Any) -> Path:
         """Keyed by the original trial number, so a retried trial finds its predecessor's files."""
-        number = original_trial_number(trial)
-        path = STORE_DIR / "checkpoints" / self.spec.name / f"trial-{number:04d}"
+        path = trial_checkpoint_dir(self.spec.name, original_trial_number(trial))
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def trial_checkpoint_dir(study_name: str, trial_number: int) -> Path:
+    """Where a trial keeps its checkpoints (``glasstune resume`` reads them from here)."""
+    return STORE_DIR / "checkpoints" / study_name / f"trial-{trial_number:04d}"
 
 
 def close_orphan_runs(study: Any, tracker: Any, checked: set[str]) -> int:
@@ -448,7 +452,7 @@ def _is_pruned(error: BaseException) -> bool:
     return isinstance(error, optuna.TrialPruned)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     if isinstance(error, (KeyboardInterrupt, TrialInterrupted)):
         return INTERRUPTED
     text = str(error).strip().splitlines()

@@ -174,7 +174,7 @@ def continue_training(
     if extra_iterations < 1:
         raise GlasstuneError("continue_training: extra_iterations must be at least 1")
     checkpoint_dir = Path(checkpoint_dir)
-    sources = _replicate_dirs(checkpoint_dir)
+    sources = replicate_dirs(checkpoint_dir)
     jobs = []
     settings = None
     for index, source in enumerate(sources):
@@ -208,7 +208,7 @@ def continue_training(
     return session.run(jobs, report=False, prune_on_collapse=False, summarize=False)
 
 
-def _replicate_dirs(checkpoint_dir: Path) -> list[Path]:
+def replicate_dirs(checkpoint_dir: Path) -> list[Path]:
     from glasstune.training.checkpoints import LATEST
 
     if (checkpoint_dir / LATEST).exists():
