@@ -165,7 +165,8 @@ class CrossValidatedMLP:
 
     def _run_torch(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """All folds trained together in chunks of epochs; the pruner sees the mean held-out
-        balanced accuracy after each chunk (step = epochs done)."""
+        balanced accuracy after each chunk (step = epochs done). The full per-fold scores (train
+        score, AUC, gap) are computed once, at the end: per chunk they cost more than training."""
         import pandas as pd
 
         from glasstune.models.mlp_torch import FoldBatchedMLP, MLPSettings
@@ -187,13 +188,13 @@ class CrossValidatedMLP:
                     raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
                 curves[fold].extend(losses[:, fold].tolist())
                 ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1)
-            rows = [{"fold": fold + 1, "n_train": len(train), "n_test": len(test),
-                     **fold_scores(model.fold(fold), X, y, train, test)}
-                    for fold, (train, test) in enumerate(folds)]
-            running = pd.DataFrame(rows)
-            self._summarize(ctx, running)
-            ctx.summarize(epochs_done=model.epochs_done)
-            ctx.report(running["balanced_accuracy"].mean(), step=model.epochs_done)
+            held_out = float(model.held_out_balanced_accuracy(X, y).mean())
+            ctx.summarize(cv_score=held_out, epochs_done=model.epochs_done)
+            ctx.report(held_out, step=model.epochs_done)
+        rows = [{"fold": fold + 1, "n_train": len(train), "n_test": len(test),
+                 **fold_scores(model.fold(fold), X, y, train, test)}
+                for fold, (train, test) in enumerate(folds)]
+        running = pd.DataFrame(rows)
         for row in rows:
             ctx.log_metrics({f"fold_{key}": value for key, value in row.items()
                              if key not in ("fold", "n_train", "n_test")}, step=row["fold"])
