@@ -31,6 +31,13 @@ class Study:
     smoke_trials: int = 3
     source_file: Path | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        """``data`` may name a built-in data set (``"ka-softness-T0.45"``): resolve it to its source."""
+        if isinstance(self.data, str):
+            from glasstune.data.builtin import builtin
+
+            self.data = builtin(self.data)
+
     def smoke_variant(self) -> Study:
         """The same pipeline on a tiny budget, under another name so the real study is untouched."""
         shrink = getattr(self.data, "smoke", None)

@@ -165,7 +165,7 @@ def test_help_does_not_import_heavy_libraries():
     code = ("import sys; sys.argv=['glasstune','--help']\n"
             "from glasstune.cli import main\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "heavy=[m for m in ('mlflow','torch','sklearn','optuna') if m in sys.modules]\n"
+            "heavy=[m for m in ('mlflow','torch','sklearn','optuna','pandas') if m in sys.modules]\n"
             "print('HEAVY', heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy())
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr

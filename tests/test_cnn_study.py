@@ -16,7 +16,8 @@ def test_study_file_reads_as_the_lab_protocol_on_a_small_budget():
     study = load_study_file(STUDY_FILE)
     assert study.name == "cnn_glass_liquid" and isinstance(study.objective, CNNObjective)
     assert study.objective.uses_device and study.objective.iterations <= 50
-    assert study.data.load().provenance["synthetic"] is True
+    assert type(study.data).__name__ == "SimulatedImages"  # made on first use; tests/test_builtin_data.py
+    assert study.smoke_variant().data.load().provenance["synthetic"] is True
 
 
 @pytest.mark.slow

@@ -46,3 +46,12 @@ def test_synthetic_source_caches_and_tags(tmp_path):
     np.testing.assert_array_equal(first.X, again.X)
     assert first.provenance["synthetic"] is True and "SYNTHETIC" not in first.provenance["name"]
     assert SyntheticSoftness(0.5).smoke().n_frames < SyntheticSoftness(0.5).n_frames
+
+
+def test_each_temperature_keeps_its_own_provenance(tmp_path):
+    """Cache names carry no dots before the suffix: T0.45 and T0.5 once shared one sidecar."""
+    cold, warm = SyntheticSoftness(0.45, n_frames=3, n_per_class=5), SyntheticSoftness(0.5, n_frames=3, n_per_class=5)
+    cold.load(), warm.load()
+    assert cold.load().provenance["temperatures"] == [0.45]
+    assert warm.load().provenance["temperatures"] == [0.5]
+    assert len(list((tmp_path / "data-cache" / "synthetic").glob("*.provenance.json"))) == 2

@@ -1,6 +1,24 @@
-"""Data sets: feature tables, built-in sources, validation, provenance."""
+"""Data sets: feature tables, built-in sources (by name or function), validation, provenance.
 
-from glasstune.data.sources import softness, table_file
-from glasstune.data.table import FeatureTable, load_table
+The names below load on first use, so ``glasstune --help`` (which imports ``glasstune.data.commands``)
+does not pay for pandas.
+"""
 
-__all__ = ["FeatureTable", "load_table", "softness", "table_file"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "builtin": "glasstune.data.builtin", "builtin_names": "glasstune.data.builtin",
+    "images": "glasstune.data.builtin", "softness": "glasstune.data.builtin",
+    "table_file": "glasstune.data.sources",
+    "FeatureTable": "glasstune.data.table", "load_table": "glasstune.data.table",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'glasstune.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -81,7 +81,7 @@ def simulate_softness(
             console.print(f"T={temperature:g}: cached at {path}")
         else:
             with rich_progress(f"T={temperature:g}") as progress:
-                source.make(path, progress=progress)
+                _make(source, path, progress, cache=out is None)
         provenance = read_provenance(path)
         rows.append((f"{temperature:g}", provenance.get("rows"), provenance.get("frames"),
                      provenance.get("label_rule"), provenance.get("equilibrated"), path))
@@ -118,11 +118,21 @@ def simulate_images(
         console.print(f"cached at {path}")
     else:
         with rich_progress("images") as progress:
-            source.make(path, progress=progress)
+            _make(source, path, progress, cache=out is None)
     images = load_image_set(path)
     console.print(f"{len(images)} images of {images.image_size[0]} px, "
                   f"{int(images.labels.sum())} glass / {int((images.labels == 0).sum())} liquid: "
                   f"{path}")
+
+
+def _make(source: Any, path: Path, progress: Any, *, cache: bool) -> None:
+    """Make a set; into the cache under its lock, so a study starting meanwhile waits for it."""
+    if not cache:
+        source.make(path, progress=progress)
+        return
+    from glasstune.data.cache import ensure_cached
+
+    ensure_cached(path, lambda target: source.make(target, progress=progress), name=source.name)
 
 
 @app.command("featurize")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,11 @@ def sidecar_path(data_path: Path) -> Path:
 
 
 def write_provenance(data_path: Path, provenance: dict[str, Any]) -> Path:
+    """Write the sidecar through a temporary file and a rename: a reader never sees half of it."""
     path = sidecar_path(data_path)
-    path.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    temporary.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+    temporary.replace(path)
     return path
 
 

@@ -1,4 +1,7 @@
-"""Data sources a study file names: built-in data sets (made once, then cached) or a user's file.
+"""Data sources a study file names: the synthetic stand-in (made once, then cached) or a user's file.
+
+The simulated built-in sets live in ``glasstune.data.ka.datasets``; ``glasstune.data.builtin``
+names them all.
 
 A source has ``load() -> data`` and ``smoke() -> source`` (a tiny synthetic stand-in for
 ``glasstune run --smoke``). Loading happens before the first trial, so bad data fails early.
@@ -7,14 +10,15 @@ A source has ``load() -> data`` and ``smoke() -> source`` (a tiny synthetic stan
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from glasstune.config import data_dir
+from glasstune.data.cache import ensure_cached, file_tag
 from glasstune.data.provenance import write_provenance
 from glasstune.data.table import FeatureTable, load_table
-from glasstune.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -33,14 +37,17 @@ class SyntheticSoftness:
     def load(self) -> FeatureTable:
         from glasstune.data.synthetic import make_softness_table
 
-        key = f"synthetic_T{self.temperature:g}_f{self.n_frames}_n{self.n_per_class}_s{self.seed}"
+        key = f"synthetic_T{file_tag(self.temperature)}_f{self.n_frames}_n{self.n_per_class}_s{self.seed}"
         path = data_dir() / "synthetic" / f"{key}.parquet"
-        if not path.exists():
+
+        def make(target: Path) -> None:
             frame, provenance = make_softness_table(
                 (self.temperature,), n_frames=self.n_frames, n_per_class=self.n_per_class,
                 seed=self.seed,
             )
-            _write_atomically(frame, path, provenance)
+            _write_atomically(frame, target, provenance)
+
+        ensure_cached(path, make, name=self.name)
         table = load_table(path)
         table.provenance["name"] = self.name
         return table
@@ -69,24 +76,15 @@ class TableFile:
         return SyntheticSoftness(self.temperature or 0.45).smoke()
 
 
-def softness(temperature: float, *, source: str = "synthetic") -> Any:
-    """The built-in KA softness data set at one of the lab's temperatures.
-
-    ``source="synthetic"`` is the statistical stand-in.
-    """
-    if source == "synthetic":
-        return SyntheticSoftness(temperature)
-    raise DataError(f"unknown softness source {source!r}; use 'synthetic'")
-
-
 def table_file(path: str | Path, *, temperature: float | None = None) -> TableFile:
+    """A user's own feature table as a study's data (``--smoke`` still uses the synthetic set)."""
     return TableFile(Path(path), temperature)
 
 
 def _write_atomically(frame: Any, path: Path, provenance: dict) -> None:
     """Write to a temporary name then rename: a killed writer never leaves a half cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     frame.to_parquet(temporary, index=False)
     write_provenance(path, provenance)
     temporary.replace(path)

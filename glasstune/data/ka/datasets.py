@@ -24,17 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glasstune.config import data_dir
+from glasstune.data.cache import ensure_cached, file_tag
 
 if TYPE_CHECKING:
     from glasstune.data.images import ImageSet
     from glasstune.data.table import FeatureTable
 
 LAB_TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
-
-
-def _tag(value: float) -> str:
-    """A number in a file name without dots (the provenance sidecar splits at the first dot)."""
-    return f"{value:g}".replace(".", "p").replace("-", "m")
 
 
 @contextmanager
@@ -62,6 +58,12 @@ def rich_progress(description: str = "") -> Iterator[Callable[[str, int, int], N
         yield update
 
 
+def _announce(name: str, path: Path, duration: str) -> str:
+    """What a first use prints before it simulates: what, why it takes a while, and where it goes."""
+    return (f"{name}: not in the data cache yet; simulating it once ({duration}), "
+            f"then it loads from {path}")
+
+
 def _quiet(stage: str, done: int, total: int) -> None:
     """A progress callback that shows nothing."""
 
@@ -87,11 +89,11 @@ class SimulatedSoftness:
 
     @property
     def path(self) -> Path:
-        key = f"softness_T{_tag(self.temperature)}_n{self.n_particles}_s{self.seed}"
+        key = f"softness_T{file_tag(self.temperature)}_n{self.n_particles}_s{self.seed}"
         if self.equilibration is not None:
-            key += f"_eq{_tag(self.equilibration)}"
+            key += f"_eq{file_tag(self.equilibration)}"
         if self.production is not None:
-            key += f"_pr{_tag(self.production)}"
+            key += f"_pr{file_tag(self.production)}"
         return data_dir() / "ka" / f"{key}.parquet"
 
     def make(self, path: Path | None = None, *, progress: Callable | None = None) -> Path:
@@ -118,10 +120,11 @@ class SimulatedSoftness:
         return write_feature_table(table, provenance, path or self.path)
 
     def load(self) -> FeatureTable:
+        """The cached table; on first use simulate it (once, even with several processes)."""
         from glasstune.data.table import load_table
 
-        if not self.path.exists():
-            self.make()
+        ensure_cached(self.path, self.make, name=self.name,
+                      announce=_announce(self.name, self.path, "a few CPU minutes"))
         table = load_table(self.path)
         table.provenance["name"] = self.name
         return table
@@ -155,7 +158,7 @@ class SimulatedImages:
     @property
     def path(self) -> Path:
         key = (f"images_r{self.runs}_n{self.n_particles}_px{self.size}"
-               f"_tl{_tag(self.liquid_temperature)}_c{_tag(self.cooling_time)}"
+               f"_tl{file_tag(self.liquid_temperature)}_c{file_tag(self.cooling_time)}"
                f"{'_is' if self.inherent else ''}_s{self.seed}")
         return data_dir() / "ka" / f"{key}.npz"
 
@@ -183,10 +186,11 @@ class SimulatedImages:
         return write_image_set(path or self.path, images, labels, extras, provenance)
 
     def load(self) -> ImageSet:
+        """The cached image set; on first use simulate it (once, even with several processes)."""
         from glasstune.data.images import load_image_set
 
-        if not self.path.exists():
-            self.make()
+        ensure_cached(self.path, self.make, name=self.name,
+                      announce=_announce(self.name, self.path, "minutes"))
         images = load_image_set(self.path)
         images.provenance["name"] = self.name
         return images
