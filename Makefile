@@ -33,8 +33,18 @@ test: install lint      ## the fast suite, then PostgreSQL (server on 127.0.0.1:
 test-all: install lint  ## everything this machine can run: slow, PostgreSQL and browser tests too
 	$(PY) -m pytest -m "not gpu"
 
-bench: install
-	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+bench: install          ## every benchmark at its quick size (under 20 minutes on 2 busy cores); see benchmarks/README.md
+	@set -e; start=$$(date +%s); for run in \
+	  "bench_startup.py --repeats 3" \
+	  "bench_mlp_trial.py --quick --repeats 2 --blas-threads 1" \
+	  "bench_time_to_good.py --quick" \
+	  "bench_tracking_overhead.py --quick" \
+	  "bench_workers.py --quick" \
+	  "bench_cnn_loop.py" \
+	  "bench_simulation.py --quick"; do \
+	  echo "== $$run (load $$(cut -d' ' -f1-3 /proc/loadavg))"; t0=$$(date +%s); \
+	  $(PY) benchmarks/$$run; echo "   ($$(( $$(date +%s) - t0 )) s)"; done; \
+	echo "== make bench: $$(( $$(date +%s) - start )) s in all"
 
 clean:
 	rm -rf mlruns/*.db mlruns/artifacts mlruns/checkpoints .pytest_cache

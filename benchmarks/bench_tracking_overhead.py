@@ -1,0 +1,139 @@
+"""What MLflow tracking costs a study: glasstune.study.run_study vs a plain Optuna loop.
+
+Both run the same objective (the CV MLP, torch backend, one fixed configuration and no pruning, so
+every trial is the same work) for the same number of trials on the same kind of SQLite Optuna
+storage; the plain loop gives the objective a NullSink context, so the difference is the tracker
+(runs, metrics, artifacts) and run_study's bookkeeping. After a warm-up of each, the two alternate
+(A B, B A, A B, ...) so drifting load hits both alike. Two figures, each the median over repeats of
+the paired ratio tracked / plain: the whole study (start-up included) and the trials alone (sum of
+the trials' durations from the storage's timestamps). Target: at most 3 % overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import data
+
+
+def space(trial: Any) -> dict[str, Any]:
+    return {"hidden_layer_sizes": (trial.suggest_categorical("width", [32]),) * 3, "max_iter": 60,
+            "solver": "adam", "learning_rate_init": 1e-3, "alpha": 1e-4}
+
+
+Timing = tuple[float, float]
+"""(whole study in seconds, sum of the trials' own durations in seconds)"""
+
+
+def trial_seconds(study: Any) -> float:
+    """Sum of the finished trials' durations, from the storage's timestamps."""
+    return sum((t.datetime_complete - t.datetime_start).total_seconds()
+               for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+
+
+def tracked(table_source: Any, objective: Any, n_trials: int, folder: Path) -> Timing:
+    import optuna
+
+    from glasstune.spec import Study
+    from glasstune.study import RunOptions, run_study
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = Study(name="overhead", data=table_source, objective=objective, n_trials=n_trials,
+                 pruner=optuna.pruners.NopPruner())
+    options = RunOptions(storage=f"sqlite:///{folder / 'optuna.db'}",
+                         tracking_uri=f"sqlite:///{folder / 'mlflow.db'}", progress=False, device="cpu")
+    start = time.perf_counter()
+    run_study(spec, options)
+    whole = time.perf_counter() - start
+    return whole, trial_seconds(optuna.load_study(study_name="overhead", storage=options.storage))
+
+
+def plain(table_source: Any, objective: Any, n_trials: int, folder: Path) -> Timing:
+    import optuna
+
+    from glasstune.objectives.base import NullSink, TrialContext
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = table_source.load()
+    study = optuna.create_study(storage=f"sqlite:///{folder / 'optuna.db'}", direction="maximize",
+                                pruner=optuna.pruners.NopPruner())
+
+    def run(trial: optuna.Trial) -> float:
+        with tempfile.TemporaryDirectory() as workdir:
+            ctx = TrialContext(trial=trial, data=table, seed=trial.number, workdir=Path(workdir),
+                               checkpoint_dir=Path(workdir), sink=NullSink())
+            return objective(ctx)
+
+    start = time.perf_counter()
+    study.optimize(run, n_trials=n_trials)
+    return time.perf_counter() - start, trial_seconds(study)
+
+
+def load() -> str:
+    """The 1-minute load average (other jobs on a shared machine show here)."""
+    path = Path("/proc/loadavg")
+    return path.read_text().split()[0] if path.exists() else "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="--trials 5 --repeats 3 (about 2 minutes)")
+    parser.add_argument("--trials", type=int, default=None, help="trials per study (default 8; --quick 5)")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating pairs (default 4; --quick 3)")
+    args = parser.parse_args()
+    n_trials = args.trials or (5 if args.quick else 8)
+    repeats = args.repeats or (3 if args.quick else 4)
+
+    import optuna
+
+    from glasstune.data.sources import SyntheticSoftness
+    from glasstune.objectives.mlp import CrossValidatedMLP
+    from glasstune.study import quiet_libraries
+
+    quiet_libraries()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "false")
+    source = SyntheticSoftness(0.45, n_frames=10, n_per_class=50)
+    data(10, 50)  # build the cache outside the timings
+    objective = CrossValidatedMLP(space, n_folds=5, backend="torch")
+    scratch = tempfile.mkdtemp(prefix="glasstune-bench-overhead-")
+    atexit.register(shutil.rmtree, scratch, True)
+    os.chdir(scratch)  # run_study's ./mlruns/checkpoints go here, not into the repository
+    print(f"{n_trials} equal trials per study (CV MLP 3x32, 60 epochs, 5 folds, torch), {repeats} alternating "
+          f"pairs after a warm-up; load {load()}")
+    with tempfile.TemporaryDirectory() as folder:  # warm-up: imports, first torch calls, MLflow schema
+        plain(source, objective, 1, Path(folder) / "a")
+        tracked(source, objective, 1, Path(folder) / "b")
+    runners = {"plain": plain, "tracked": tracked}
+    timings: dict[str, list[Timing]] = {"plain": [], "tracked": []}
+    for repeat in range(repeats):
+        order = ("plain", "tracked") if repeat % 2 == 0 else ("tracked", "plain")
+        for name in order:
+            with tempfile.TemporaryDirectory() as folder:
+                timings[name].append(runners[name](source, objective, n_trials, Path(folder)))
+        (pw, pt), (tw, tt) = timings["plain"][-1], timings["tracked"][-1]
+        print(f"pair {repeat + 1} ({' then '.join(order)}): plain {pw:.1f} s (trials {pt:.1f} s), "
+              f"tracked {tw:.1f} s (trials {tt:.1f} s): {100 * (tw / pw - 1):+.1f} % whole, "
+              f"{100 * (tt / pt - 1):+.1f} % trials; load {load()}")
+    pairs = list(zip(timings["plain"], timings["tracked"], strict=True))
+    whole = statistics.median(t[0] / p[0] for p, t in pairs)
+    trials = statistics.median(t[1] / p[1] for p, t in pairs)
+    per_trial = {name: statistics.median(t[1] for t in runs) / n_trials for name, runs in timings.items()}
+    extra = statistics.median((t[1] - p[1]) / n_trials for p, t in pairs)
+    print(f"per trial (median): plain {per_trial['plain']:.3f} s, tracked {per_trial['tracked']:.3f} s; "
+          f"tracking adds {extra:.2f} s per trial (median of pairs)")
+    print(f"tracking overhead, median of paired ratios: {100 * (whole - 1):+.1f} % whole study (ratio {whole:.3f}), "
+          f"{100 * (trials - 1):+.1f} % trials alone (ratio {trials:.3f}); target <= 3 %: "
+          f"{'met' if whole <= 1.03 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
