@@ -36,7 +36,7 @@ def main() -> None:
 
     import torch
 
-    from glasstune.data.images import SyntheticImages
+    from glasstune.data.image_sets import SyntheticImages
     from glasstune.training.device import default_threads, resolve_device, resolve_precision
 
     device = resolve_device(args.device)

@@ -34,7 +34,7 @@ class Study:
     def __post_init__(self) -> None:
         """``data`` may name a built-in data set (``"ka-softness-T0.45"``): resolve it to its source."""
         if isinstance(self.data, str):
-            from glasstune.data.builtin import builtin
+            from glasstune.data.catalog import builtin
 
             self.data = builtin(self.data)
 

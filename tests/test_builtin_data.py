@@ -15,7 +15,7 @@ import pytest
 from glasstune import Study
 from glasstune.data import builtin, builtin_names, images, softness
 from glasstune.data.cache import ensure_cached
-from glasstune.data.images import SyntheticImages
+from glasstune.data.image_sets import SyntheticImages
 from glasstune.data.ka import datasets, simulation
 from glasstune.data.ka.datasets import LAB_TEMPERATURES, SimulatedImages, SimulatedSoftness
 from glasstune.data.provenance import provenance_label, sidecar_path
@@ -247,3 +247,17 @@ def test_simulated_sources_say_where_their_cache_is(monkeypatch, tmp_path):
 
 def _refuse(*args, **kwargs):
     raise AssertionError("smoke data must never be simulated")
+
+
+def test_package_names_stay_functions_after_every_submodule_is_imported():
+    """A submodule named like an exported function would replace it on the package once imported."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import glasstune.data as package
+
+    for module in pkgutil.walk_packages(package.__path__, "glasstune.data."):
+        importlib.import_module(module.name)
+    for name in package.__all__:
+        assert not inspect.ismodule(getattr(package, name)), name

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from glasstune.data.images import SyntheticImages
+from glasstune.data.image_sets import SyntheticImages
 from glasstune.models.cnn import lab_network
 from glasstune.training.checkpoints import LATEST, load_checkpoint
 from glasstune.training.data import DeviceImages, stratified_split

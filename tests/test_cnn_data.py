@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from glasstune.data.images import GLASS, LIQUID, ImageFile, SyntheticImages, load_image_set
+from glasstune.data.image_sets import GLASS, LIQUID, ImageFile, SyntheticImages, load_image_set
 from glasstune.data.provenance import provenance_label
 from glasstune.training.data import stratified_split
 

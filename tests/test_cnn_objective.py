@@ -9,7 +9,7 @@ import optuna
 import pytest
 import torch
 
-from glasstune.data.images import SyntheticImages
+from glasstune.data.image_sets import SyntheticImages
 from glasstune.errors import GlasstuneError
 from glasstune.objectives.base import TrialContext
 from glasstune.objectives.cnn import CNNObjective, continue_training, default_search_space

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from glasstune.data.commands import app
-from glasstune.data.images import load_image_set
+from glasstune.data.image_sets import load_image_set
 from glasstune.data.ka.phop import phop
 from glasstune.data.ka.structure import structure_functions
 from glasstune.data.provenance import read_provenance

@@ -7,7 +7,7 @@ import pytest
 CNN_STUDY = '''
 import optuna
 from glasstune import Study
-from glasstune.data.images import SyntheticImages
+from glasstune.data.image_sets import SyntheticImages
 from glasstune.objectives.cnn import CNNObjective
 
 

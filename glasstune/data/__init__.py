@@ -10,8 +10,8 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "builtin": "glasstune.data.builtin", "builtin_names": "glasstune.data.builtin",
-    "images": "glasstune.data.builtin", "softness": "glasstune.data.builtin",
+    "builtin": "glasstune.data.catalog", "builtin_names": "glasstune.data.catalog",
+    "images": "glasstune.data.catalog", "softness": "glasstune.data.catalog",
     "table_file": "glasstune.data.sources",
     "FeatureTable": "glasstune.data.table", "load_table": "glasstune.data.table",
 }

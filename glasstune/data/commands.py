@@ -106,7 +106,7 @@ def simulate_images(
     seed: Annotated[int, typer.Option(help="Seed of initial states and velocities.")] = 0,
 ) -> None:
     """2D KA glass/liquid image set (.npz) from linear cooling runs."""
-    from glasstune.data.images import load_image_set
+    from glasstune.data.image_sets import load_image_set
     from glasstune.data.ka.datasets import SimulatedImages, rich_progress
 
     source = SimulatedImages(runs=runs, size=size, n_particles=n_particles,
@@ -311,7 +311,7 @@ def _check_table(path: Path, console: Any) -> list[str]:
 def _check_images(path: Path, console: Any) -> list[str]:
     import numpy as np
 
-    from glasstune.data.images import load_image_set
+    from glasstune.data.image_sets import load_image_set
 
     images = load_image_set(path)
     glass = int(images.labels.sum())

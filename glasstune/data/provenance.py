@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,26 @@ def write_provenance(data_path: Path, provenance: dict[str, Any]) -> Path:
     path = sidecar_path(data_path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
     temporary.write_text(json.dumps(provenance, indent=2, sort_keys=True, default=str))
+    temporary.replace(path)
+    return path
+
+
+def write_with_provenance(path: str | Path, provenance: dict[str, Any], write: Callable[[Path], None], *,
+                          suffix: str, kind: str) -> Path:
+    """A data file plus its sidecar. The data goes to a temporary name and is renamed last, so an
+    interrupted write never leaves a file that looks complete."""
+    from glasstune.errors import DataError
+
+    path = Path(path)
+    if path.suffix != suffix:
+        raise DataError(f"{path}: {kind} are written as {suffix}")
+    if "." in path.name[: -len(suffix)]:
+        raise DataError(f"{path}: use a file name without dots before {suffix} (the provenance "
+                        f"sidecar is named after the part before the first dot)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial{suffix}")
+    write(temporary)
+    write_provenance(path, provenance)
     temporary.replace(path)
     return path
 

@@ -1,6 +1,6 @@
 """Data sources a study file names: the synthetic stand-in (made once, then cached) or a user's file.
 
-The simulated built-in sets live in ``glasstune.data.ka.datasets``; ``glasstune.data.builtin``
+The simulated built-in sets live in ``glasstune.data.ka.datasets``; ``glasstune.data.catalog``
 names them all.
 
 A source has ``load() -> data`` and ``smoke() -> source`` (a tiny synthetic stand-in for
@@ -10,14 +10,13 @@ A source has ``load() -> data`` and ``smoke() -> source`` (a tiny synthetic stan
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from glasstune.config import data_dir
 from glasstune.data.cache import ensure_cached, file_tag
-from glasstune.data.provenance import write_provenance
+from glasstune.data.provenance import write_with_provenance
 from glasstune.data.table import FeatureTable, load_table
 
 
@@ -45,7 +44,8 @@ class SyntheticSoftness:
                 (self.temperature,), n_frames=self.n_frames, n_per_class=self.n_per_class,
                 seed=self.seed,
             )
-            _write_atomically(frame, target, provenance)
+            write_with_provenance(target, provenance, lambda path: frame.to_parquet(path, index=False),
+                                  suffix=".parquet", kind="feature tables")
 
         ensure_cached(path, make, name=self.name)
         table = load_table(path)
@@ -79,15 +79,6 @@ class TableFile:
 def table_file(path: str | Path, *, temperature: float | None = None) -> TableFile:
     """A user's own feature table as a study's data (``--smoke`` still uses the synthetic set)."""
     return TableFile(Path(path), temperature)
-
-
-def _write_atomically(frame: Any, path: Path, provenance: dict) -> None:
-    """Write to a temporary name then rename: a killed writer never leaves a half cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    frame.to_parquet(temporary, index=False)
-    write_provenance(path, provenance)
-    temporary.replace(path)
 
 
 def describe(source: Any) -> dict[str, Any]:

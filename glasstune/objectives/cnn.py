@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import optuna
     from torch import nn
 
-    from glasstune.data.images import ImageSet
+    from glasstune.data.image_sets import ImageSet
     from glasstune.training.loop import Trainer, TrainResult
 
 NetworkFactory = Callable[[tuple[int, int], Mapping[str, Any]], "nn.Module"]
@@ -272,7 +272,7 @@ class _Session:
 
     def __init__(self, ctx: TrialContext, data: Any, objective: CNNObjective, network: NetworkFactory | None,
                  network_name: str | None = None) -> None:
-        from glasstune.data.images import ImageSet
+        from glasstune.data.image_sets import ImageSet
         from glasstune.models.cnn import lab_network
         from glasstune.training.data import DeviceImages, data_signature, stratified_split
         from glasstune.training.device import resolve_device, resolve_precision
@@ -571,7 +571,7 @@ class _Session:
         import numpy as np
         import torch
 
-        from glasstune.data.images import GLASS, LIQUID
+        from glasstune.data.image_sets import GLASS, LIQUID
         from glasstune.plots.cnn import augmentation_grid, channel_maps
         from glasstune.training.augment import augment_batch
         from glasstune.training.device import autocast

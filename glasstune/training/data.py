@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glasstune.data.images import ImageSet
+from glasstune.data.image_sets import ImageSet
 from glasstune.errors import DataError
 
 SPLIT = (0.70, 0.15, 0.15)

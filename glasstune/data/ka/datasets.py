@@ -27,7 +27,7 @@ from glasstune.config import data_dir
 from glasstune.data.cache import ensure_cached, file_tag
 
 if TYPE_CHECKING:
-    from glasstune.data.images import ImageSet
+    from glasstune.data.image_sets import ImageSet
     from glasstune.data.table import FeatureTable
 
 LAB_TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
@@ -187,7 +187,7 @@ class SimulatedImages:
 
     def load(self) -> ImageSet:
         """The cached image set; on first use simulate it (once, even with several processes)."""
-        from glasstune.data.images import load_image_set
+        from glasstune.data.image_sets import load_image_set
 
         ensure_cached(self.path, self.make, name=self.name,
                       announce=_announce(self.name, self.path, "minutes"))
@@ -197,7 +197,7 @@ class SimulatedImages:
 
     def smoke(self) -> Any:
         """The tiny synthetic image set (seconds, tagged synthetic) for ``--smoke`` runs."""
-        from glasstune.data.images import SyntheticImages
+        from glasstune.data.image_sets import SyntheticImages
 
         return SyntheticImages(seed=self.seed).smoke()
 

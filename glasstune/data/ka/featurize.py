@@ -7,7 +7,6 @@ inside the trajectory are used. Features are computed for the chosen rows only.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from glasstune.data.ka.phop import LabelRule, interval_max, phop, select_labels
 from glasstune.data.ka.simulation import Progress
 from glasstune.data.ka.structure import structure_functions
 from glasstune.data.ka.trajectory import Trajectory
-from glasstune.data.provenance import write_provenance
+from glasstune.data.provenance import write_with_provenance
 from glasstune.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from glasstune.errors import DataError
 
@@ -112,17 +111,6 @@ def featurize(
 
 
 def write_feature_table(table: pd.DataFrame, provenance: dict[str, Any], path: str | Path) -> Path:
-    """Parquet plus provenance sidecar; written under a temporary name and renamed, so an
-    interrupted write never leaves a file that looks complete."""
-    path = Path(path)
-    if path.suffix != ".parquet":
-        raise DataError(f"{path}: feature tables are written as .parquet")
-    if "." in path.name[: -len(".parquet")]:
-        raise DataError(f"{path}: use a file name without dots before .parquet (the provenance "
-                        f"sidecar is named after the part before the first dot)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    table.to_parquet(temporary, index=False)
-    write_provenance(path, provenance)
-    temporary.replace(path)
-    return path
+    """Parquet plus provenance sidecar, written atomically."""
+    return write_with_provenance(path, provenance, lambda target: table.to_parquet(target, index=False),
+                                 suffix=".parquet", kind="feature tables")

@@ -10,15 +10,14 @@ about two orders of magnitude faster than building a matplotlib figure per image
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from glasstune.data.images import GLASS, LIQUID
+from glasstune.data.image_sets import GLASS, LIQUID
 from glasstune.data.ka.simulation import Cooling
-from glasstune.data.provenance import write_provenance
+from glasstune.data.provenance import write_with_provenance
 from glasstune.errors import DataError
 
 COLOURS = np.array([[31, 119, 180], [255, 127, 14]], dtype=np.float64)
@@ -107,15 +106,6 @@ def render_cooling(
 def write_image_set(path: str | Path, images: np.ndarray, labels: np.ndarray,
                     extras: dict[str, np.ndarray], provenance: dict[str, Any]) -> Path:
     """The agreed ``.npz`` layout plus the provenance sidecar, written atomically."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise DataError(f"{path}: image sets are written as .npz")
-    if "." in path.name[: -len(".npz")]:
-        raise DataError(f"{path}: use a file name without dots before .npz (the provenance "
-                        f"sidecar is named after the part before the first dot)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-    np.savez_compressed(temporary, images=images, labels=labels, **extras)
-    write_provenance(path, provenance)
-    temporary.replace(path)
-    return path
+    return write_with_provenance(
+        path, provenance, lambda target: np.savez_compressed(target, images=images, labels=labels, **extras),
+        suffix=".npz", kind="image sets")

@@ -4,7 +4,7 @@
 Simulated sets (OpenMM, ``glasstune.data.ka.datasets``) are made on first use and cached in
 ``$GLASSTUNE_DATA_DIR`` (default ``~/.cache/glasstune/data``); later uses load the cache. The
 statistical stand-ins (``glasstune.data.sources.SyntheticSoftness``,
-``glasstune.data.images.SyntheticImages``) have names too, for tests and quick demos; they are
+``glasstune.data.image_sets.SyntheticImages``) have names too, for tests and quick demos; they are
 tagged synthetic everywhere, and every source's ``smoke()`` is a tiny synthetic set, so
 ``glasstune run --smoke`` never simulates.
 """
@@ -17,7 +17,7 @@ import re
 from dataclasses import fields
 from typing import Any
 
-from glasstune.data.images import SyntheticImages
+from glasstune.data.image_sets import SyntheticImages
 from glasstune.data.ka.datasets import LAB_TEMPERATURES, SimulatedImages, SimulatedSoftness
 from glasstune.data.sources import SyntheticSoftness
 from glasstune.errors import DataError
