@@ -84,6 +84,7 @@ def test_three_workers_one_study(cli, write_study, postgres_url, tmp_path):
 def test_killed_worker_trial_is_failed_retried_and_closed_in_mlflow(cli, write_study, postgres_url, monkeypatch):
     monkeypatch.setenv("GLASSTUNE_HEARTBEAT_SECONDS", "1")
     path = write_study(name="slow", body=SLOW_STUDY)
+    optuna.storages.RDBStorage(postgres_url)  # the schema first: polling below must not race the worker making it
     worker = subprocess.Popen([sys.executable, "-m", "glasstune", "run", str(path), "--storage", postgres_url,
                                "--no-progress"], env=os.environ.copy(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
