@@ -52,6 +52,21 @@ def test_objective_logs_curves_folds_and_memorisation_gap(tmp_path, table, backe
     assert sink.tags["glasstune.mlp_backend"] == backend
 
 
+@pytest.mark.parametrize("backend", ["sklearn", "torch"])
+def test_long_loss_curves_are_thinned_for_the_tracking_store(tmp_path, table, backend, monkeypatch):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "thin").mkdir()
+    full_ctx, full = _context(tmp_path / "full", table)
+    CrossValidatedMLP(space, n_folds=3, backend=backend, chunk_epochs=5)(full_ctx)
+    monkeypatch.setattr("glasstune.objectives.mlp.CURVE_POINTS", 5)
+    thin_ctx, thin = _context(tmp_path / "thin", table)
+    CrossValidatedMLP(space, n_folds=3, backend=backend, chunk_epochs=5)(thin_ctx)
+    every_epoch = dict(full.metrics["loss_fold2"])
+    kept = thin.metrics["loss_fold2"]
+    assert [step for step, _ in kept] == [1, 3, 6, 9, 12]  # every 3rd epoch, the first and the last
+    assert all(value == pytest.approx(every_epoch[step]) for step, value in kept)
+
+
 def test_lab_semantics_run_every_epoch():
     estimator = build_estimator({"max_iter": 40, "hidden_layer_sizes": (5,)}, seed=0)
     mlp = estimator[-1]

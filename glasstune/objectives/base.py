@@ -101,12 +101,15 @@ class TrialContext:
             (key, float(value), step) for key, value in metrics.items() if _finite(value)
         )
 
-    def log_history(self, key: str, values: Iterable[float], start_step: int = 1) -> None:
-        """A whole curve at once (e.g. loss per epoch), as one metric with steps."""
+    def log_history(self, key: str, values: Iterable[float], start_step: int = 1, *, every: int = 1,
+                    last_step: int | None = None) -> None:
+        """A curve (e.g. loss per epoch) as one metric with steps. With ``every`` > 1 only every
+        ``every``-th step is kept (and the first and ``last_step``): a chart needs a few hundred points,
+        while every epoch of a long run would add thousands of rows per trial to the tracking store."""
         self.sink.log_metrics(
             (key, float(value), step)
             for step, value in enumerate(values, start=start_step)
-            if _finite(value)
+            if _finite(value) and (step % every == 0 or step in (1, last_step))
         )
 
     def summarize(self, **values: Any) -> None:

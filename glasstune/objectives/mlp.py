@@ -27,6 +27,9 @@ BACKENDS = ("auto", "sklearn", "torch")
 ESTIMATORS = {"sklearn": "sklearn.neural_network.MLPClassifier",
               "torch": "glasstune.models.mlp_torch.FoldBatchedMLP (MLPClassifier semantics)"}
 
+CURVE_POINTS = 250
+"""Loss curves go to MLflow with at most about this many points per fold; the figure has every epoch."""
+
 LAB_FIXED = {"tol": 0.0}
 """The lab ran every iteration: tol 0 and n_iter_no_change = max_iter (set per trial)."""
 
@@ -154,7 +157,7 @@ class CrossValidatedMLP:
             if not np.all(np.isfinite(curve)):
                 raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
             curves.append(curve)
-            ctx.log_history(f"loss_fold{fold + 1}", curve)
+            ctx.log_history(f"loss_fold{fold + 1}", curve, every=_every(len(curve)), last_step=len(curve))
             scores = fold_scores(estimator, X, y, train, test)
             rows.append({"fold": fold + 1, "n_train": len(train), "n_test": len(test), **scores})
             ctx.log_metrics({f"fold_{key}": value for key, value in scores.items()}, step=fold + 1)
@@ -187,7 +190,8 @@ class CrossValidatedMLP:
                 if not np.all(np.isfinite(losses[:, fold])):
                     raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
                 curves[fold].extend(losses[:, fold].tolist())
-                ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1)
+                ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1,
+                                every=_every(epochs), last_step=epochs)
             held_out = float(model.held_out_balanced_accuracy(X, y).mean())
             ctx.summarize(cv_score=held_out, epochs_done=model.epochs_done)
             ctx.report(held_out, step=model.epochs_done)
@@ -234,6 +238,10 @@ class CrossValidatedMLP:
             warnings.simplefilter("ignore")
             estimator.fit(table.X, table.y)
         return estimator
+
+
+def _every(epochs: int) -> int:
+    return max(1, math.ceil(epochs / CURVE_POINTS))
 
 
 def loss_curves_figure(curves: list, ctx: TrialContext, table: FeatureTable) -> Any:
