@@ -87,6 +87,9 @@ def test_mlflow_ui_and_dashboard_show_the_study(servers, page):
 
     page.goto(f"{servers['ui']}/#/experiments/{experiment_id}/runs")
     page.get_by_text("tiny", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("Model training", exact=True).first.click()  # MLflow 3's workflow switch, as a user sets it
+    page.goto(f"{servers['ui']}/#/experiments/{experiment_id}/runs")
+    page.get_by_text("tiny", exact=True).first.wait_for(timeout=60_000)
     # trials are nested under the study's parent run: expand it
     page.locator("button[data-component-id$='runnamecellrenderer.tsx_46']").first.click()
     page.get_by_text("trial-000").first.wait_for(timeout=30_000)
