@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 STUDY_FILE = Path(__file__).resolve().parents[1] / "studies" / "cnn_glass_liquid.py"
 
 
@@ -20,7 +18,6 @@ def test_study_file_reads_as_the_lab_protocol_on_a_small_budget():
     assert study.smoke_variant().data.load().provenance["synthetic"] is True
 
 
-@pytest.mark.slow
 def test_smoke_run_end_to_end(cli, tmp_path):
     result = cli("run", str(STUDY_FILE), "--smoke", "--no-progress", "--device", "cpu")
     assert result.exit_code == 0, result.stdout + result.stderr

@@ -162,7 +162,6 @@ def test_a_running_trial_without_heartbeats_is_judged_only_by_age(recorded):
                                                                    ("parent run", None, parent)]
 
 
-@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 def test_a_killed_worker_is_failed_by_heartbeat_retried_and_its_runs_closed(cli, recorded, monkeypatch):
     monkeypatch.setenv("GLASSTUNE_HEARTBEAT_SECONDS", "1")
@@ -187,7 +186,6 @@ def test_a_killed_worker_is_failed_by_heartbeat_retried_and_its_runs_closed(cli,
     assert cli("doctor", "tiny").exit_code == 0
 
 
-@pytest.mark.slow
 def test_journal_storage_stale_trials_by_doctor_and_by_fail_stale(cli, write_study, tmp_path):
     journal = f"journal:///{tmp_path}/studies.log"
     path = write_study(n_trials=1)

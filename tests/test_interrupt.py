@@ -17,8 +17,6 @@ from optuna.trial import TrialState
 
 from glasstune.config import default_storage, default_tracking_uri
 
-pytestmark = pytest.mark.slow
-
 SLOW_STUDY = """
 import os
 import time
