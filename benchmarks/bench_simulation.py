@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glasstune.data.ka.datasets import LAB_TEMPERATURES, SimulatedImages, SimulatedSoftness
+from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
 from glasstune.data.ka.phop import phop
 from glasstune.data.ka.simulation import (
     KA2D,
@@ -34,6 +34,7 @@ from glasstune.data.ka.simulation import (
     simulate_ka3d,
 )
 from glasstune.data.ka.structure import structure_functions
+from glasstune.data.schema import LAB_TEMPERATURES
 
 
 def md_speed(n_particles: int, dimensions: int, *, layers: int = 1, threads: int | None = None,

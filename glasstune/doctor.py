@@ -21,12 +21,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from glasstune.errors import GlasstuneError
-from glasstune.tracking import INTERRUPTED_TAG, ROLE_TAG, STUDY_TAG, expected_run_status
+from glasstune.tracking import INTERRUPTED_TAG, ROLE_TAG, STALE_REASON, STUDY_TAG, end_run, expected_run_status
 
 ATTR = "glasstune."
 ORPHAN_TAG = "glasstune.orphan"
 DOCTOR_TAG = "glasstune.doctor"
-STALE_REASON = "worker stopped (no heartbeat); trial failed and retried"
 
 # kinds of finding, in the order they are listed
 STALE, NO_RUN, RUN_MISSING, RUN_RUNNING, STATUS, TAGS, DUPLICATE, ORPHAN, PARENT = (
@@ -160,7 +159,7 @@ def fail_stale_trials(study: Any, storage: Any, client: Any, *, everything_runni
     for number in failed:
         run_id = trials[number].user_attrs.get("mlflow_run_id")
         if run_id:
-            _end_run(client, run_id, "FAIL", "FAILED", {"glasstune.error": STALE_REASON,
+            end_run(client, run_id, "FAIL", "FAILED", {"glasstune.error": STALE_REASON,
                                                         DOCTOR_TAG: "trial was stale: marked FAIL"})
     return failed
 
@@ -285,7 +284,7 @@ def _fix(finding: Finding, trial: Any, client: Any, study_name: str) -> bool:
                 extra["glasstune.error"] = trial.user_attrs.get("error") or STALE_REASON
                 if trial.user_attrs.get("interrupted"):
                     extra[INTERRUPTED_TAG] = "true"
-            _end_run(client, finding.run_id, state, expected_run_status(state, trial.user_attrs), extra)
+            end_run(client, finding.run_id, state, expected_run_status(state, trial.user_attrs), extra)
             return True
         if finding.kind == TAGS and trial is not None:
             client.set_tag(finding.run_id, "glasstune.trial_number", str(trial.number))
@@ -305,20 +304,6 @@ def _fix(finding: Finding, trial: Any, client: Any, study_name: str) -> bool:
     except Exception:  # the store refused: the finding stays a problem and the next run shows it
         return False
     return False
-
-
-def _end_run(client: Any, run_id: str, state: str, status: str, tags: dict[str, str]) -> None:
-    """Give a run its trial's state and status; an error the run already states is kept."""
-    run = client.get_run(run_id)
-    client.set_tag(run_id, "glasstune.state", state)
-    for key, value in tags.items():
-        if key == "glasstune.error" and run.data.tags.get(key):
-            continue
-        client.set_tag(run_id, key, value)
-    if run.info.status == "RUNNING":
-        client.set_terminated(run_id, status=status)
-    else:
-        client.update_run(run_id, status=status)
 
 
 def _experiment_id(study: Any, client: Any) -> str | None:

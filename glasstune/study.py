@@ -407,6 +407,8 @@ def close_orphan_runs(study: Any, tracker: Any, checked: set[str]) -> int:
     trial costs one MLflow lookup per process, not one per trial. Returns how many runs were closed."""
     from optuna.trial import TrialState
 
+    from glasstune.tracking import STALE_REASON, end_run
+
     closed = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
         run_id = trial.user_attrs.get("mlflow_run_id")
@@ -415,9 +417,7 @@ def close_orphan_runs(study: Any, tracker: Any, checked: set[str]) -> int:
         checked.add(run_id)
         try:
             if tracker.client.get_run(run_id).info.status == "RUNNING":
-                tracker.client.set_tag(run_id, "glasstune.state", "FAIL")
-                tracker.client.set_tag(run_id, "glasstune.error", "worker stopped (no heartbeat); trial retried")
-                tracker.client.set_terminated(run_id, status="FAILED")
+                end_run(tracker.client, run_id, "FAIL", "FAILED", {"glasstune.error": STALE_REASON})
                 closed += 1
         except Exception:
             continue

@@ -45,6 +45,24 @@ def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None)
     return RUN_STATUS.get(state, "FAILED")
 
 
+STALE_REASON = "worker stopped (no heartbeat); trial failed and retried"
+
+
+def end_run(client: Any, run_id: str, state: str, status: str, tags: Mapping[str, str]) -> None:
+    """Give a run its trial's state and status after the fact (a dead worker's run, a repair);
+    an error the run already states is kept."""
+    run = client.get_run(run_id)
+    client.set_tag(run_id, "glasstune.state", state)
+    for key, value in tags.items():
+        if key == "glasstune.error" and run.data.tags.get(key):
+            continue
+        client.set_tag(run_id, key, value)
+    if run.info.status == "RUNNING":
+        client.set_terminated(run_id, status=status)
+    else:
+        client.update_run(run_id, status=status)
+
+
 def bound_http_retries() -> None:
     """Keep MLflow's HTTP retries short unless the user chose otherwise (workers inherit this)."""
     for key, value in HTTP_DEFAULTS.items():

@@ -17,8 +17,9 @@ from glasstune.data import builtin, builtin_names, images, softness
 from glasstune.data.cache import ensure_cached
 from glasstune.data.image_sets import SyntheticImages
 from glasstune.data.ka import datasets, simulation
-from glasstune.data.ka.datasets import LAB_TEMPERATURES, SimulatedImages, SimulatedSoftness
+from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
 from glasstune.data.provenance import provenance_label, sidecar_path
+from glasstune.data.schema import LAB_TEMPERATURES
 from glasstune.data.sources import SyntheticSoftness
 from glasstune.data.synthetic import make_softness_table
 from glasstune.errors import DataError
@@ -97,7 +98,7 @@ def _fake_make(calls: list):
         calls.append(self.temperature)
         frame, provenance = make_softness_table((self.temperature,), n_frames=5, n_per_class=10)
         provenance.update(synthetic=False, engine="openmm", name=self.name)
-        from glasstune.data.ka.featurize import write_feature_table
+        from glasstune.data.table import write_feature_table
 
         return write_feature_table(frame, provenance, path or self.path)
 

@@ -18,7 +18,8 @@ from dataclasses import fields
 from typing import Any
 
 from glasstune.data.image_sets import SyntheticImages
-from glasstune.data.ka.datasets import LAB_TEMPERATURES, SimulatedImages, SimulatedSoftness
+from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
+from glasstune.data.schema import LAB_TEMPERATURES
 from glasstune.data.sources import SyntheticSoftness
 from glasstune.errors import DataError
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from glasstune.cli_options import make_console
+from glasstune.data.schema import LAB_TEMPERATURES as LAB_TEMPERATURE_VALUES
 from glasstune.errors import DataError, GlasstuneError
 
 app = typer.Typer(help="Make, featurise, list and check data sets.", no_args_is_help=True,
@@ -19,14 +21,8 @@ app = typer.Typer(help="Make, featurise, list and check data sets.", no_args_is_
 simulate_app = typer.Typer(help="Simulate Kob–Andersen data with OpenMM.", no_args_is_help=True)
 app.add_typer(simulate_app, name="simulate")
 
-LAB_TEMPERATURES = "0.45,0.5,0.6,1.0,1.2,2.0"
+LAB_TEMPERATURES = ",".join(f"{t:g}" for t in LAB_TEMPERATURE_VALUES)
 PLATFORMS = ("auto", "cpu", "cuda")
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
 
 
 def _temperatures(text: str) -> list[float]:
@@ -70,7 +66,7 @@ def simulate_softness(
     from glasstune.data.ka.datasets import SimulatedSoftness, rich_progress
     from glasstune.data.provenance import read_provenance
 
-    console = _console()
+    console = make_console()
     rows = []
     for temperature in _temperatures(temperatures):
         source = SimulatedSoftness(temperature, n_particles=n_particles, seed=seed,
@@ -113,7 +109,7 @@ def simulate_images(
                              liquid_temperature=liquid_temperature, inherent=inherent, seed=seed,
                              cooling_time=cooling_time, platform=_platform(platform))
     path = Path(out) / source.path.name if out is not None else source.path
-    console = _console()
+    console = make_console()
     if out is None and path.exists():
         console.print(f"cached at {path}")
     else:
@@ -152,9 +148,10 @@ def featurize_command(
 ) -> None:
     """A trajectory -> feature table with Phop labels (and a provenance sidecar)."""
     from glasstune.data.ka.datasets import rich_progress
-    from glasstune.data.ka.featurize import featurize, write_feature_table
+    from glasstune.data.ka.featurize import featurize
     from glasstune.data.ka.phop import LabelRule
     from glasstune.data.ka.trajectory import read_trajectory
+    from glasstune.data.table import write_feature_table
 
     loaded = read_trajectory(trajectory)
     if frame_time is not None:
@@ -168,7 +165,7 @@ def featurize_command(
     provenance["name"] = trajectory.name
     path = out or trajectory.with_name(trajectory.name.split(".")[0] + "_features.parquet")
     write_feature_table(table, provenance, path)
-    _console().print(
+    make_console().print(
         f"{len(table)} rows ({int(table['label'].sum())} rearranging) from "
         f"{table['frame'].nunique()} frames, labels by {provenance['label_rule']}: {path}"
     )
@@ -182,7 +179,7 @@ def list_command() -> None:
     root = data_dir()
     files = sorted(p for suffix in ("*.parquet", "*.npz") for p in root.rglob(suffix)
                    if not p.name.startswith(".")) if root.exists() else []
-    console = _console()
+    console = make_console()
     if not files:
         console.print(f"no data sets in {root}")
         return
@@ -230,7 +227,7 @@ def check_command(
     """Validate a feature table or image set and summarise it; say what looks wrong."""
     if not file.exists():
         raise DataError(f"{file}: no such file or folder")
-    console = _console()
+    console = make_console()
     if file.is_dir() or _is_image_npz(file):
         problems = _check_images(file, console)
     else:

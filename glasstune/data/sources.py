@@ -16,8 +16,7 @@ from typing import Any
 
 from glasstune.config import data_dir
 from glasstune.data.cache import ensure_cached, file_tag
-from glasstune.data.provenance import write_with_provenance
-from glasstune.data.table import FeatureTable, load_table
+from glasstune.data.table import FeatureTable, load_table, write_feature_table
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,7 @@ class SyntheticSoftness:
                 (self.temperature,), n_frames=self.n_frames, n_per_class=self.n_per_class,
                 seed=self.seed,
             )
-            write_with_provenance(target, provenance, lambda path: frame.to_parquet(path, index=False),
-                                  suffix=".parquet", kind="feature tables")
+            write_feature_table(frame, provenance, target)
 
         ensure_cached(path, make, name=self.name)
         table = load_table(path)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from glasstune.data.schema import FEATURE_COLUMNS, GAUSSIAN_WIDTH, LABEL_COLUMN, RADII
+from glasstune.data.schema import FEATURE_COLUMNS, GAUSSIAN_WIDTH, LAB_TEMPERATURES, LABEL_COLUMN, RADII
 
 GENERATOR = "glasstune.synthetic.softness"
 GENERATOR_VERSION = 1
-LAB_TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
 BARRIER = 0.9
 """Softness-to-log-odds scale at T = 1: tuned so that a linear model scores ~0.75 balanced accuracy
 at T = 0.45 and ~0.55 at T = 2.0, close to the lab's measured trend (SCIENCE.md)."""

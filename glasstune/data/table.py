@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glasstune.data.provenance import read_provenance
-from glasstune.data.schema import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMN, OPTIONAL_COLUMNS
+from glasstune.data.provenance import read_provenance, write_with_provenance
+from glasstune.data.schema import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMN, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from glasstune.errors import DataError
 
 SUFFIXES = (".parquet", ".csv", ".npz")
@@ -111,7 +111,7 @@ def _frame_from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> pd.DataFram
 
 def validate_frame(frame: pd.DataFrame, source: str, *, min_rows_per_class: int = 2) -> pd.DataFrame:
     """Check columns, values and labels; return the frame with canonical dtypes."""
-    missing = [c for c in ("temperature", *FEATURE_COLUMNS, LABEL_COLUMN) if c not in frame]
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise DataError(
@@ -125,10 +125,10 @@ def validate_frame(frame: pd.DataFrame, source: str, *, min_rows_per_class: int 
             f"{source}: unexpected column(s) {', '.join(map(str, extra[:3]))}; "
             f"remove them or rename them to the documented names"
         )
-    numeric = ["temperature", *FEATURE_COLUMNS, LABEL_COLUMN]
-    for column in numeric:
+    for column in REQUIRED_COLUMNS:
         if not pd.api.types.is_numeric_dtype(frame[column]):
             raise DataError(f"{source}: column {column!r} is not numeric; fix the values in it")
+    numeric = list(REQUIRED_COLUMNS)
     values = frame[numeric].to_numpy(dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
@@ -179,3 +179,9 @@ def check_rows_for_folds(table: FeatureTable, n_folds: int) -> None:
             f"{table.source}: {counts.min()} row(s) of class {int(counts.argmin())} for {n_folds}-fold "
             f"cross-validation; use fewer folds (n_folds) or more data"
         )
+
+
+def write_feature_table(table: pd.DataFrame, provenance: dict[str, Any], path: str | Path) -> Path:
+    """Parquet plus provenance sidecar, written atomically."""
+    return write_with_provenance(path, provenance, lambda target: table.to_parquet(target, index=False),
+                                 suffix=".parquet", kind="feature tables")

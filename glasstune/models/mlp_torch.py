@@ -244,7 +244,6 @@ class FoldBatchedMLP:
                 _assign(p, p + step, active)
 
     @torch.no_grad()
-    @torch.no_grad()
     def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
         """P(label 1) of fold ``fold``'s network for raw (unstandardised) feature rows."""
         with self._cpu_settings():

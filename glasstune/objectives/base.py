@@ -75,7 +75,6 @@ class TrialContext:
     sink: TrialSink = field(default_factory=NullSink)
     device: str = "cpu"
     on_status: Callable[[str], None] | None = None
-    replicate_of: int | None = None
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate value; raise ``optuna.TrialPruned`` if the pruner says stop."""

@@ -76,10 +76,6 @@ class DeviceImages:
         self.scale = torch.tensor(1.0 / (255.0 * std), device=self.device).view(1, 3, 1, 1)
         self.offset = -self.mean / torch.tensor(std, device=self.device).view(1, 3, 1, 1)
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return int(self.images.shape[2]), int(self.images.shape[3])
-
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 -> float32 standardised per channel (training-set statistics), channels-last
         (rotated views have transposed strides, which send convolutions down slow paths)."""

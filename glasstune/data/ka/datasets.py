@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from glasstune.data.image_sets import ImageSet
     from glasstune.data.table import FeatureTable
 
-LAB_TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
 
 
 @contextmanager
@@ -64,10 +63,6 @@ def _announce(name: str, path: Path, duration: str) -> str:
             f"then it loads from {path}")
 
 
-def _quiet(stage: str, done: int, total: int) -> None:
-    """A progress callback that shows nothing."""
-
-
 @dataclass(frozen=True)
 class SimulatedSoftness:
     """3D KA at one temperature from OpenMM: Phop labels and 100 structure features per row.
@@ -98,8 +93,9 @@ class SimulatedSoftness:
 
     def make(self, path: Path | None = None, *, progress: Callable | None = None) -> Path:
         """Simulate, featurise and write the table (``path`` defaults to the cache)."""
-        from glasstune.data.ka.featurize import featurize, write_feature_table
+        from glasstune.data.ka.featurize import featurize
         from glasstune.data.ka.simulation import default_protocol, simulate_ka3d
+        from glasstune.data.table import write_feature_table
 
         protocol = default_protocol(self.temperature)
         changes = {k: v for k, v in (("equilibration", self.equilibration),

@@ -7,7 +7,6 @@ inside the trajectory are used. Features are computed for the chosen rows only.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,6 @@ from glasstune.data.ka.phop import LabelRule, interval_max, phop, select_labels
 from glasstune.data.ka.simulation import Progress
 from glasstune.data.ka.structure import structure_functions
 from glasstune.data.ka.trajectory import Trajectory
-from glasstune.data.provenance import write_with_provenance
 from glasstune.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from glasstune.errors import DataError
 
@@ -109,8 +107,3 @@ def featurize(
     provenance.setdefault("equilibrated", None)  # unknown for a trajectory made elsewhere
     return table, provenance
 
-
-def write_feature_table(table: pd.DataFrame, provenance: dict[str, Any], path: str | Path) -> Path:
-    """Parquet plus provenance sidecar, written atomically."""
-    return write_with_provenance(path, provenance, lambda target: table.to_parquet(target, index=False),
-                                 suffix=".parquet", kind="feature tables")

@@ -245,17 +245,6 @@ def _steps(time: float) -> int:
     return max(int(round(time / DT)), 0)
 
 
-def _run(integrator: Any, steps: int, stage: str, progress: Progress | None,
-         chunk: int = 200) -> None:
-    done = 0
-    while done < steps:
-        batch = min(chunk, steps - done)
-        integrator.step(batch)
-        done += batch
-        if progress is not None:
-            progress(stage, done, steps)
-
-
 def simulate_ka3d(
     temperature: float,
     *,
