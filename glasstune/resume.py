@@ -123,7 +123,8 @@ def resume_trial(
         ctx = TrialContext(trial=trial, data=data, seed=seed, workdir=Path(workdir), checkpoint_dir=target,
                            sink=sink, device=device, on_status=on_status)
         try:
-            summary = continue_training(source, data, int(iterations), ctx, network=network)
+            summary = continue_training(source, data, int(iterations), ctx, network=network,
+                                        objective=spec.objective)
         except BaseException as error:
             shutil.rmtree(target, ignore_errors=True)  # a half-done continuation cannot be resumed
             if sink.run is not None:

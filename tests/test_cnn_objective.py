@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import optuna
@@ -282,3 +283,13 @@ def test_augmentation_on_cuda_matches_the_cpu_contract():
     out = augment_batch(images, generator)
     assert out.device.type == "cuda"
     assert torch.equal(out.flatten(1).sort(dim=1).values, images.flatten(1).sort(dim=1).values)
+
+
+def test_continue_training_keeps_the_studys_own_settings(tmp_path, data):
+    ctx, _ = make_context(tmp_path, data, name="orig")
+    objective(iterations=1)(ctx)
+    more_ctx, _ = make_context(tmp_path, data, name="more")
+    continue_training(ctx.checkpoint_dir, data, 1, more_ctx, objective=replace(objective(iterations=1),
+                                                                                keep_latest=False))
+    assert not (more_ctx.checkpoint_dir / "rep0" / LATEST).exists()  # the study's keep_latest=False held
+    assert (ctx.checkpoint_dir / "rep0" / LATEST).exists()

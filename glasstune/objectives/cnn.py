@@ -161,8 +161,12 @@ def continue_training(
     ctx: TrialContext,
     *,
     network: NetworkFactory | None = None,
+    objective: CNNObjective | None = None,
 ) -> dict[str, Any]:
     """Train a finished (or interrupted) trial's model(s) for ``extra_iterations`` more iterations.
+
+    ``objective`` is the study's (precision, threads, checkpoint cadence...); what defines the run
+    (protocol, split seed) comes from the checkpoint, so the continuation is the same training.
 
     ``checkpoint_dir`` is the trial's checkpoint folder (with ``rep0/``, ``rep1/``, ... or a
     ``latest.pt`` of its own). Training continues exactly where it stopped (optimizer, RNG, history,
@@ -193,7 +197,8 @@ def continue_training(
         jobs.append(_Job(index, dict(identity["params"]), int(identity["seed"]), total, target, must_resume=True))
     assert settings is not None
     protocol = settings["protocol"]
-    objective = CNNObjective(
+    objective = replace(
+        objective or CNNObjective(),
         iterations=max(job.iterations for job in jobs), replicates=len(jobs),
         eval_examples=int(protocol["eval_examples"]), test_curve_examples=int(protocol["test_curve_examples"]),
         batches_per_iteration=int(protocol["batches_per_iteration"]), split_seed=int(settings["split_seed"]),
