@@ -29,7 +29,7 @@ def _model(table, folds, solver="adam", seed=3, device="cpu", **extra):
 
 
 def _state(model):
-    return [p.clone() for p in (*model.weights, *model.biases, *model._state, *model._state2)]
+    return [p.clone() for p in (model.params, model._moment, model._moment2)]
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,13 @@ class MLPSettings:
 
 
 class FoldBatchedMLP:
-    """k MLPs, one per fold, trained together; ``train(epochs)`` may be called repeatedly."""
+    """k MLPs, one per fold, trained together; ``train(epochs)`` may be called repeatedly.
+
+    Every fold's weights and biases live in one (k, P) buffer (``params``; ``weights`` and ``biases``
+    are views into it), as do the optimizer's moments, so an optimizer step is a handful of tensor
+    operations whatever the depth: on a CPU these small networks cost Python and dispatch time per
+    operation far more than arithmetic.
+    """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
                  settings: MLPSettings, seed: int, device: str = "cpu", threads: int | None = 1) -> None:
@@ -89,10 +96,15 @@ class FoldBatchedMLP:
         X_t = torch.as_tensor(X, device=self.device)
         self._X = (X_t[None] - self._mean) / self._scale  # (k, n, d): each fold's own standardisation
         self._generators = [torch.Generator().manual_seed(seed + fold) for fold in range(self.n_folds)]
-        self.weights, self.biases = self._glorot(X.shape[1])
-        self._state = [torch.zeros_like(p) for p in (*self.weights, *self.biases)]
-        self._state2 = [torch.zeros_like(p) for p in (*self.weights, *self.biases)]
-        self._steps = torch.zeros(self.n_folds, 1, 1, device=self.device)
+        self._layers = list(pairwise([X.shape[1], *settings.hidden_layer_sizes, 1]))
+        self.params = self._glorot().to(self.device)
+        self.weights, self.biases = self._views(self.params)
+        n_weights = sum(fan_in * fan_out for fan_in, fan_out in self._layers)
+        self._decay = (torch.arange(self.params.shape[1], device=self.device) < n_weights).float()
+        """1 where ``params`` holds a weight (L2 applies), 0 where it holds a bias."""
+        self._moment = torch.zeros_like(self.params)  # Adam's first moment, or SGD's velocity
+        self._moment2 = torch.zeros_like(self.params)  # Adam's second moment
+        self._steps = [0] * self.n_folds  # optimizer steps taken by each fold
 
     def _scalers(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """StandardScaler per fold on its training rows (population std; constant columns keep scale 1)."""
@@ -105,22 +117,28 @@ class FoldBatchedMLP:
         as_tensor = lambda a: torch.as_tensor(np.stack(a)[:, None, :], dtype=torch.float32, device=self.device)  # noqa: E731
         return as_tensor(means), as_tensor(scales)
 
-    def _glorot(self, n_features: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """sklearn's init: uniform(+-sqrt(6/(fan_in+fan_out))) for weights and biases, layer by layer."""
-        sizes = [n_features, *self.settings.hidden_layer_sizes, 1]
-        per_fold: list[list[tuple[torch.Tensor, torch.Tensor]]] = []
+    def _glorot(self) -> torch.Tensor:
+        """sklearn's init: uniform(+-sqrt(6/(fan_in+fan_out))) for weights and biases, layer by layer,
+        each fold from its own generator; laid out flat as all weights, then all biases."""
+        per_fold = []
         for generator in self._generators:
-            layers = []
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+            weights, biases = [], []
+            for fan_in, fan_out in self._layers:
                 bound = math.sqrt(6.0 / (fan_in + fan_out))
-                w = (torch.rand(fan_in, fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
-                b = (torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
-                layers.append((w, b))
-            per_fold.append(layers)
-        weights = [torch.stack([fold[i][0] for fold in per_fold]).float().to(self.device)
-                   for i in range(len(sizes) - 1)]
-        biases = [torch.stack([fold[i][1] for fold in per_fold])[:, None, :].float().to(self.device)
-                  for i in range(len(sizes) - 1)]
+                weights.append((torch.rand(fan_in * fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound)
+                biases.append((torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound)
+            per_fold.append(torch.cat([*weights, *biases]))
+        return torch.stack(per_fold).float()
+
+    def _views(self, flat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-layer (k, fan_in, fan_out) weights and (k, 1, fan_out) biases, as views into ``flat``."""
+        weights, biases, offset = [], [], 0
+        for fan_in, fan_out in self._layers:
+            weights.append(flat[:, offset:offset + fan_in * fan_out].view(self.n_folds, fan_in, fan_out))
+            offset += fan_in * fan_out
+        for _, fan_out in self._layers:
+            biases.append(flat[:, offset:offset + fan_out].view(self.n_folds, 1, fan_out))
+            offset += fan_out
         return weights, biases
 
     def _epoch_batches(self) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
@@ -168,80 +186,93 @@ class FoldBatchedMLP:
     @torch.no_grad()
     def _train(self, epochs: int) -> np.ndarray:
         losses = torch.zeros(epochs, self.n_folds, device=self.device)
-        folds = torch.arange(self.n_folds, device=self.device)[:, None]
+        folds = torch.arange(self.n_folds, device=self.device)[None, :, None]
         n_train = torch.tensor(self._n_train, dtype=torch.float32, device=self.device)
         for epoch in range(epochs):
             index, mask, inactive = self._epoch_batches()
-            for b in range(index.shape[0]):
+            X, y = self._X[folds, index], self._y[index][..., None]  # the whole epoch's batches in one gather
+            rates = self._adam_rates(inactive) if self.settings.solver == "adam" else [None] * len(inactive)
+            batch_losses = []
+            for b, (skipped, rate) in enumerate(zip(inactive, rates, strict=True)):
                 active = None
-                if inactive[b]:
-                    active = torch.ones(self.n_folds, 1, 1, dtype=torch.bool)
-                    active[inactive[b]] = False
+                if skipped:
+                    active = torch.ones(self.n_folds, 1, dtype=torch.bool)
+                    active[skipped] = False
                     active = active.to(self.device)
-                losses[epoch] += self._step(self._X[folds, index[b]], self._y[index[b]][..., None], mask[b], active)
-            losses[epoch] /= n_train
+                batch_losses.append(self._step(X[b], y[b], mask[b], active, rate))
+            losses[epoch] = torch.stack(batch_losses).sum(dim=0) / n_train
         self.epochs_done += epochs
         return losses.cpu().numpy().astype(np.float64)
 
+    def _adam_rates(self, inactive: list[list[int]]) -> torch.Tensor:
+        """sklearn's bias-corrected Adam step size of every fold for each batch of this epoch,
+        (batches, k, 1), computed up front in one transfer: a fold counts only the steps it takes."""
+        s, rates = self.settings, []
+        for skipped in inactive:
+            self._steps = [t + (fold not in skipped) for fold, t in enumerate(self._steps)]
+            rates.append([s.learning_rate_init * math.sqrt(1 - s.beta_2 ** t) / (1 - s.beta_1 ** t) if t else 0.0
+                          for t in self._steps])
+        return torch.tensor(rates, dtype=torch.float32).to(self.device)[..., None]
+
     def _step(self, X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, active: torch.Tensor | None,
-              ) -> torch.Tensor:
+              rate: torch.Tensor | None) -> torch.Tensor:
         """One mini-batch for all folds: forward, sklearn's loss and gradients, optimizer update.
 
-        Returns each fold's summed batch loss (log-loss sum + alpha/2 * sum W^2), as sklearn weights it.
+        Padding rows (a fold with fewer rows than the widest batch) carry mask 0: their error, and
+        so their gradient and loss, is zero. Returns each fold's summed batch loss (log-loss sum +
+        alpha/2 * sum W^2), as sklearn weights it.
         """
         alpha = self.settings.alpha
-        count = mask.sum(dim=1, keepdim=True)  # (k, 1, 1)
+        count = mask.sum(dim=1)  # (k, 1)
         inverse = 1.0 / count.clamp(min=1.0)
-        activations = [X * mask]
+        activations = [X]
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             activations.append(torch.relu(torch.baddbmm(b, activations[-1], w)))
         probability = torch.sigmoid(torch.baddbmm(self.biases[-1], activations[-1], self.weights[-1]))
         eps = torch.finfo(probability.dtype).eps
-        clipped = probability.clamp(eps, 1 - eps)
-        log_loss = -(y * clipped.log() + (1 - y) * (1 - clipped).log()) * mask
-        penalty = sum((w * w).sum(dim=(1, 2)) for w in self.weights)
-        batch_loss = log_loss.sum(dim=(1, 2)) + 0.5 * alpha * penalty
+        likelihood = torch.where(y > 0, probability, 1 - probability).clamp_(eps, 1 - eps)  # y is 0 or 1
+        batch_loss = -(likelihood.log_() * mask).sum(dim=(1, 2))
+        if alpha:
+            batch_loss += 0.5 * alpha * torch.mv(self.params * self.params, self._decay)
         if active is not None:
             batch_loss = batch_loss * active.view(-1)
-        delta = (probability - y) * mask * inverse
+        delta = (probability - y) * mask * inverse[:, :, None]
         weight_grads: list[torch.Tensor] = [None] * len(self.weights)  # type: ignore[list-item]
         bias_grads: list[torch.Tensor] = [None] * len(self.weights)  # type: ignore[list-item]
         for layer in range(len(self.weights) - 1, -1, -1):
             weight_grads[layer] = torch.bmm(activations[layer].transpose(1, 2), delta)
-            if alpha:
-                weight_grads[layer] = weight_grads[layer] + (alpha * inverse) * self.weights[layer]
-            bias_grads[layer] = delta.sum(dim=1, keepdim=True)
+            bias_grads[layer] = delta.sum(dim=1)
             if layer:
                 delta = torch.bmm(delta, self.weights[layer].transpose(1, 2)) * (activations[layer] > 0)
-        self._update([*weight_grads, *bias_grads], active)
+        grad = torch.cat([g.view(self.n_folds, -1) for g in (*weight_grads, *bias_grads)], dim=1)
+        if alpha:
+            grad.addcmul_(self.params, self._decay * (alpha * inverse))
+        self._update(grad, active, rate)
         return batch_loss
 
-    def _update(self, grads: list[torch.Tensor], active: torch.Tensor | None) -> None:
-        """sklearn's Adam or SGD update, per fold; folds without rows in this batch stay as they are."""
+    def _update(self, grad: torch.Tensor, active: torch.Tensor | None, rate: torch.Tensor | None) -> None:
+        """sklearn's Adam (step size ``rate`` per fold) or SGD update on the flat buffers; folds
+        without rows in this batch stay as they are."""
         s = self.settings
-        params = [*self.weights, *self.biases]
+        p, m, v = self.params, self._moment, self._moment2
         if s.solver == "adam":
-            self._steps += 1 if active is None else active.float()
-            rate = s.learning_rate_init * torch.sqrt(1 - s.beta_2 ** self._steps) / (1 - s.beta_1 ** self._steps)
-            for p, g, m, v in zip(params, grads, self._state, self._state2, strict=True):
-                if active is None:  # the common case: every fold has rows in this batch, update in place
-                    m.mul_(s.beta_1).add_(g, alpha=1 - s.beta_1)
-                    v.mul_(s.beta_2).addcmul_(g, g, value=1 - s.beta_2)
-                    p.sub_(rate * m / v.sqrt().add_(s.epsilon))
-                    continue
-                new_m = s.beta_1 * m + (1 - s.beta_1) * g
-                new_v = s.beta_2 * v + (1 - s.beta_2) * g * g
-                new_p = p - rate * new_m / (new_v.sqrt() + s.epsilon)
-                _assign(m, new_m, active)
-                _assign(v, new_v, active)
-                _assign(p, new_p, active)
+            if active is None:  # the common case: every fold has rows in this batch, update in place
+                m.mul_(s.beta_1).add_(grad, alpha=1 - s.beta_1)
+                v.mul_(s.beta_2).addcmul_(grad, grad, value=1 - s.beta_2)
+                p.sub_(m / v.sqrt().add_(s.epsilon) * rate)
+                return
+            new_m = s.beta_1 * m + (1 - s.beta_1) * grad
+            new_v = s.beta_2 * v + (1 - s.beta_2) * grad * grad
+            new_p = p - new_m / (new_v.sqrt() + s.epsilon) * rate
+            _assign(m, new_m, active)
+            _assign(v, new_v, active)
+            _assign(p, new_p, active)
         else:
             lr, mu = s.learning_rate_init, s.momentum
-            for p, g, velocity in zip(params, grads, self._state, strict=True):
-                new_velocity = mu * velocity - lr * g
-                step = mu * new_velocity - lr * g if s.nesterovs_momentum else new_velocity
-                _assign(velocity, new_velocity, active)
-                _assign(p, p + step, active)
+            new_velocity = mu * m - lr * grad
+            step = mu * new_velocity - lr * grad if s.nesterovs_momentum else new_velocity
+            _assign(m, new_velocity, active)
+            _assign(p, p + step, active)
 
     @torch.no_grad()
     def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
