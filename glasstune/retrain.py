@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glasstune.errors import GlasstuneError
-from glasstune.objectives.base import TrialContext
+from glasstune.objectives.base import FolderSink, TrialContext
 from glasstune.studyfile import load_study_file
 
 
@@ -29,7 +29,7 @@ def retrain(document: dict[str, Any], rank: int, out_dir: Path) -> dict[str, Any
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = int(entry["seed"])
     ctx = TrialContext(trial=optuna.trial.FixedTrial(entry["params"]), data=data, seed=seed,
-                       workdir=out_dir, checkpoint_dir=out_dir / "checkpoints")
+                       workdir=out_dir, checkpoint_dir=out_dir / "checkpoints", sink=FolderSink())
     value = float(spec.objective(ctx))
     result: dict[str, Any] = {"trial": entry["trial"], "value": value, "recorded_value": entry["value"],
                               "out_dir": str(out_dir)}

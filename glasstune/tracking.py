@@ -227,6 +227,7 @@ class TrialRun:
     def __init__(self, client: Any, run_id: str | None) -> None:
         self.client = client
         self.run_id = run_id
+        self.keeps_artifacts = run_id is not None  # a run never created keeps nothing: draw nothing for it
         self.failures = 0
         self.error: str | None = None
         self._metrics: list[Any] = []

@@ -7,6 +7,8 @@ from pathlib import Path
 
 
 class RecordingSink:
+    keeps_artifacts = True
+
     def __init__(self) -> None:
         self.params: dict = {}
         self.metrics: dict[str, list[tuple[int | None, float]]] = defaultdict(list)

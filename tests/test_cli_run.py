@@ -75,7 +75,7 @@ def test_pruned_and_failed_trials_show_as_such_in_mlflow(cli, write_study):
         kind = trial.suggest_categorical("kind", ["good", "bad"])
         if kind == "bad":
             raise ValueError("bad parameter combination")
-        return {"hidden_layer_sizes": (6,), "max_iter": 8}
+        return {"hidden_layer_sizes": (6,), "max_iter": 20}
 
     STUDY = Study(name="mixed", data=SyntheticSoftness(0.45, n_frames=6, n_per_class=12),
                   objective=CrossValidatedMLP(space, n_folds=3), n_trials=3,
@@ -90,7 +90,7 @@ def test_pruned_and_failed_trials_show_as_such_in_mlflow(cli, write_study):
         assert state == states[int(run.data.tags["glasstune.trial_number"])]
         if state == "PRUNED":
             assert run.info.status == "KILLED"
-            assert "pruned at step 1" in run.data.tags["glasstune.prune_reason"]
+            assert "pruned at step 10:" in run.data.tags["glasstune.prune_reason"]  # the first report, at 10 epochs
         else:
             assert run.info.status == "FAILED"
             assert "bad parameter combination" in run.data.tags["glasstune.error"]
@@ -130,7 +130,8 @@ def test_trials_best_and_export(cli, write_study, tmp_path):
     retrained = cli("retrain", "best.yaml", "--out", "model")
     assert retrained.exit_code == 0, retrained.stderr
     assert f"score {best:.4f} (recorded {best:.4f})" in retrained.stdout  # same seed, same folds
-    assert (tmp_path / "model" / "model.pkl").exists()
+    written = {f.name for f in (tmp_path / "model").iterdir()}
+    assert {"model.pkl", "loss_curves.png", "folds.csv", "config.json"} <= written
 
     as_json = cli("export", "tiny", "-o", "best.json")
     assert json.loads((tmp_path / "best.json").read_text())["study"] == "tiny" and as_json.exit_code == 0

@@ -119,3 +119,48 @@ def test_diverging_training_fails_the_trial(tmp_path, table):
     ctx, _ = _context(tmp_path, table)
     with pytest.raises(FloatingPointError, match="NaN"):
         CrossValidatedMLP(explosive, n_folds=3, backend="torch")(ctx)
+
+
+def test_a_sink_that_keeps_nothing_gets_no_files_drawn_or_written(tmp_path, table):
+    study = optuna.create_study(direction="maximize")
+    workdir = tmp_path / "trial"
+    workdir.mkdir()
+    ctx = TrialContext(trial=study.ask(), data=table, seed=7, workdir=workdir, checkpoint_dir=workdir / "ckpt")
+    value = CrossValidatedMLP(space, n_folds=3, backend="torch")(ctx)
+    assert 0 <= value <= 1 and ctx.trial.user_attrs["cv_score"] == pytest.approx(value)
+    assert list(workdir.iterdir()) == []  # no figure, table or config written for nobody
+
+
+def test_trials_of_any_length_report_at_the_same_epochs():
+    from glasstune.objectives.mlp import report_epochs
+
+    assert report_epochs(3162) == [10, 18, 32, 56, 100, 178, 316, 562, 1000, 1778, 3162]
+    assert report_epochs(1000)[:-1] == report_epochs(3162)[:8] and report_epochs(1000)[-1] == 1000
+    assert report_epochs(316) == report_epochs(3162)[:7]  # the lab's epoch counts are on the ladder
+    assert report_epochs(400) == [10, 18, 32, 56, 100, 178, 316, 400]
+    assert report_epochs(7) == [7]
+    assert report_epochs(12, chunk=5) == [5, 10, 12]
+
+
+def test_median_pruner_stops_a_hopeless_trial_whatever_its_length(tmp_path, table):
+    """Optuna's median pruner compares values at exactly the same step: trials with different
+    max_iter must share report steps, or nothing is ever pruned."""
+    def lengths(trial):
+        return {"hidden_layer_sizes": (8,), "solver": "adam", "alpha": 1e-4,
+                "max_iter": trial.suggest_int("max_iter", 20, 60),
+                "learning_rate_init": trial.suggest_float("learning_rate_init", 1e-7, 0.1, log=True)}
+
+    objective = CrossValidatedMLP(lengths, n_folds=3, backend="torch")
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    for max_iter, rate in [(60, 0.03), (45, 0.03), (33, 1e-7)]:  # two that learn, then one that cannot
+        study.enqueue_trial({"max_iter": max_iter, "learning_rate_init": rate})
+
+    def run(trial):
+        ctx = TrialContext(trial=trial, data=table, seed=trial.number, workdir=tmp_path, checkpoint_dir=tmp_path)
+        return objective(ctx)
+
+    study.optimize(run, n_trials=3)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2 + [optuna.trial.TrialState.PRUNED]
+    assert study.trials[2].last_step == 10  # stopped at its first report, 10 of its 33 epochs

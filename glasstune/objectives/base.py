@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 
 class TrialSink(Protocol):
-    """Where a trial's records go. ``glasstune.tracking`` implements it on MLflow."""
+    """Where a trial's records go. ``glasstune.tracking`` implements it on MLflow.
+
+    A sink whose ``keeps_artifacts`` is false throws artifacts away, so the context does not draw or
+    write them at all (a loss-curve figure costs 0.1-0.2 s, more than a short trial's training)."""
+
+    keeps_artifacts: bool
 
     def log_params(self, params: Mapping[str, Any]) -> None: ...
 
@@ -36,7 +41,9 @@ class TrialSink(Protocol):
 
 
 class NullSink:
-    """A sink that keeps nothing: for retraining outside a study."""
+    """A sink that keeps nothing: for an objective run outside a study (benchmarks, transfer)."""
+
+    keeps_artifacts = False
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         pass
@@ -49,6 +56,12 @@ class NullSink:
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         pass
+
+
+class FolderSink(NullSink):
+    """Keeps only the artifacts, as files in the trial's ``workdir`` (``glasstune retrain --out``)."""
+
+    keeps_artifacts = True
 
 
 @runtime_checkable
@@ -116,26 +129,31 @@ class TrialContext:
         for key, value in values.items():
             self.trial.set_user_attr(key, value)
 
-    def log_figure(self, figure: Figure, filename: str) -> Path:
+    @property
+    def keeps_artifacts(self) -> bool:
+        """Whether artifacts go anywhere; an objective may skip work that only serves them."""
+        return getattr(self.sink, "keeps_artifacts", True)
+
+    def log_figure(self, figure: Figure, filename: str) -> None:
         import matplotlib.pyplot as plt
 
-        path = self.workdir / filename
-        figure.savefig(path, dpi=110, bbox_inches="tight")
+        if self.keeps_artifacts:
+            path = self.workdir / filename
+            figure.savefig(path, dpi=110, bbox_inches="tight")
+            self.sink.log_artifact(path)
         plt.close(figure)
-        self.sink.log_artifact(path)
-        return path
 
-    def log_table(self, table: pd.DataFrame, filename: str) -> Path:
-        path = self.workdir / filename
-        table.to_csv(path, index=False)
-        self.sink.log_artifact(path)
-        return path
+    def log_table(self, table: pd.DataFrame, filename: str) -> None:
+        if self.keeps_artifacts:
+            path = self.workdir / filename
+            table.to_csv(path, index=False)
+            self.sink.log_artifact(path)
 
-    def log_json(self, payload: Any, filename: str) -> Path:
-        path = self.workdir / filename
-        path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-        self.sink.log_artifact(path)
-        return path
+    def log_json(self, payload: Any, filename: str) -> None:
+        if self.keeps_artifacts:
+            path = self.workdir / filename
+            path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+            self.sink.log_artifact(path)
 
     def log_file(self, path: Path, artifact_dir: str | None = None) -> None:
         self.sink.log_artifact(path, artifact_dir)

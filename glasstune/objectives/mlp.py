@@ -30,6 +30,13 @@ ESTIMATORS = {"sklearn": "sklearn.neural_network.MLPClassifier",
 CURVE_POINTS = 250
 """Loss curves go to MLflow with at most about this many points per fold; the figure has every epoch."""
 
+REPORTS_PER_DECADE = 4
+FIRST_REPORT = 10
+"""The torch backend reports after 10, 18, 32, 56, 100, 178, 316, 562, 1000, 1778, 3162 ... epochs
+(10^(k/4)) and after its last epoch. Every trial reports at the same epochs whatever its max_iter,
+so a pruner compares trials at equal training (Optuna's median pruner only compares values at
+exactly the same step), and the lab's three epoch counts 316, 1000 and 3162 are all on the ladder."""
+
 LAB_FIXED = {"tol": 0.0}
 """The lab ran every iteration: tol 0 and n_iter_no_change = max_iter (set per trial)."""
 
@@ -112,7 +119,7 @@ class CrossValidatedMLP:
     sklearn held to one BLAS thread and 17x faster than sklearn's default threading; and its pruner
     sees every chunk of epochs, not just each fold (benchmarks/README.md)."""
     chunk_epochs: int | None = None
-    """torch backend: epochs between reports to the pruner; default max_iter / 8 (8-9 reports)."""
+    """torch backend: report every this many epochs instead of on the shared ladder (``report_epochs``)."""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -178,14 +185,13 @@ class CrossValidatedMLP:
         folds = fold_splits(table, self.n_folds, self.cv_seed)
         epochs = int(config.get("max_iter", 200))
         epochs = min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
-        chunk = self.chunk_epochs or max(1, math.ceil(epochs / 8))
         model = FoldBatchedMLP(X, y, folds, settings=MLPSettings.from_sklearn(config), seed=ctx.seed,
                                device=ctx.device)
         curves: list[list[float]] = [[] for _ in folds]
-        while model.epochs_done < epochs:
+        for report_at in report_epochs(epochs, self.chunk_epochs):
             start = model.epochs_done
             ctx.status(f"epoch {start}/{epochs} ({len(folds)} folds)")
-            losses = model.train(min(chunk, epochs - start))
+            losses = model.train(report_at - start)
             for fold in range(len(folds)):
                 if not np.all(np.isfinite(losses[:, fold])):
                     raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
@@ -206,7 +212,8 @@ class CrossValidatedMLP:
 
     def _finish(self, ctx: TrialContext, folds: Any, curves: list, table: FeatureTable) -> float:
         ctx.log_table(folds, "folds.csv")
-        ctx.log_figure(loss_curves_figure(curves, ctx, table), "loss_curves.png")
+        if ctx.keeps_artifacts:
+            ctx.log_figure(loss_curves_figure(curves, ctx, table), "loss_curves.png")
         totals = self._summarize(ctx, folds)
         ctx.log_metrics(totals)
         return totals[self.metric]
@@ -238,6 +245,19 @@ class CrossValidatedMLP:
             warnings.simplefilter("ignore")
             estimator.fit(table.X, table.y)
         return estimator
+
+
+def report_epochs(epochs: int, chunk: int | None = None) -> list[int]:
+    """After how many epochs a trial of ``epochs`` epochs reports to the pruner: on the shared
+    ladder (``FIRST_REPORT`` and every 10^(1/``REPORTS_PER_DECADE``) after it) below ``epochs``,
+    then at ``epochs``; or every ``chunk`` epochs."""
+    if chunk:
+        return [*range(chunk, epochs, chunk), epochs]
+    ladder, k = [], 0
+    while (rung := round(FIRST_REPORT * 10 ** (k / REPORTS_PER_DECADE))) < epochs:
+        ladder.append(rung)
+        k += 1
+    return [*ladder, epochs]
 
 
 def _every(epochs: int) -> int:
