@@ -87,7 +87,7 @@ def main() -> None:
     data(frames, per_class)  # build the data cache outside the timings
     study_text = STUDY_FILE.format(width=args.width, layers=args.layers, epochs=args.epochs, frames=frames,
                                    per_class=per_class, trials=args.trials)
-    env_data = os.environ["GLASSTUNE_DATA_DIR"]
+    env_data = os.environ.get("GLASSTUNE_DATA_DIR", "~/.cache/glasstune/data")
     print(f"{args.trials} equal trials per run (CV MLP, 5 folds, {args.layers}x{args.width}, {args.epochs} epochs, "
           f"torch, 1 thread), {os.cpu_count()} CPUs, data cache {env_data}; load {load()}")
     rates: dict[int, list[tuple[float, float]]] = {1: [], 2: []}

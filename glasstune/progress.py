@@ -51,6 +51,11 @@ class StudyProgress:
     def status(self, number: int, text: str) -> None:
         self._progress.update(self._task, status=f"trial {number}: {text}")
 
+    def note(self, text: str) -> None:
+        """A line of its own about a trial (e.g. tracking errors reported after its line)."""
+        if self.enabled:
+            self._progress.console.print(text)
+
     def trial_finished(self, number: int, state: str, value: float | None, best: float | None,
                        note: str = "", finished_count: int | None = None) -> None:
         seconds = time.monotonic() - self._started

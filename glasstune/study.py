@@ -157,14 +157,14 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
 
 def _writing(tracker: Any, step: Any) -> Any:
     """A tracking step before the first trial: any failure is the store's, said in one line."""
-    from glasstune.tracking import _first_line
+    from glasstune.tracking import first_line
 
     try:
         return step()
     except GlasstuneError:
         raise
     except Exception as error:
-        raise StoreError(f"MLflow store {redact(tracker.tracking_uri)} is not writable: {_first_line(error)}; "
+        raise StoreError(f"MLflow store {redact(tracker.tracking_uri)} is not writable: {first_line(error)}; "
                          f"check --tracking-uri or $MLFLOW_TRACKING_URI") from error
 
 
@@ -195,17 +195,25 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
     summary, study = prepared.summary, prepared.study
     if prepared.finished:
         return summary
+    from glasstune.tracking_writer import BackgroundWriter
+
     device = device_for(spec.objective, options.device)
+    writer = BackgroundWriter(options.tracking_uri)
     try:
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
             runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
                                   summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
-                                  summary.budget, options.worker)
-            study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
-                           callbacks=[runner.after_trial])
-    except KeyboardInterrupt:  # between trials, or a second Ctrl-C
+                                  summary.budget, options.worker, writer)
+            try:
+                study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
+                               callbacks=[runner.after_trial])
+            finally:
+                runner.check_tracking(wait=True)  # every run complete before the command says it is done
+    except KeyboardInterrupt:  # between trials, or a second Ctrl-C (which also stops waiting for tracking)
         _close_parent_if_idle(prepared, "KILLED")
         raise
+    finally:
+        writer.close(timeout=0)
     if runner.interrupted:
         _close_parent_if_idle(prepared, "KILLED")
         raise KeyboardInterrupt
@@ -268,7 +276,7 @@ class _TrialRunner:
 
     def __init__(self, spec: Study, data: Any, provenance: dict, tracker: Any, experiment_id: str,
                  parent_id: str, seed: int, device: str, progress: StudyProgress, budget: int,
-                 worker: int = 0) -> None:
+                 worker: int = 0, writer: Any = None) -> None:
         self.spec, self.data, self.provenance = spec, data, provenance
         self.tracker, self.experiment_id, self.parent_id = tracker, experiment_id, parent_id
         self.seed, self.device, self.progress, self.budget = seed, device, progress, budget
@@ -279,7 +287,10 @@ class _TrialRunner:
         self.last_error = ""
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.writer = writer
         self._runs: dict[int, Any] = {}
+        self._writing: dict[str, tuple[int, Any, int]] = {}
+        """run id -> (trial number, run, the writer's mark) of runs whose records are still being written"""
         self._checked_failures: set[str] = set()
 
     def __call__(self, trial: Any) -> float:
@@ -303,6 +314,7 @@ class _TrialRunner:
         if run is not None:
             run.log_params(trial.params)
             run.end("FAIL", INTERRUPTED, interrupted=True)
+            self._follow(trial.number, run)
 
     def _run(self, trial: Any) -> float:
         import optuna
@@ -314,44 +326,71 @@ class _TrialRunner:
         if self.gpu is not None:
             trial.set_user_attr("gpu", self.gpu)
         run = self.tracker.start_trial(self.experiment_id, self.parent_id, self.spec.name, trial.number,
-                                       tags=self._tags(seed))
+                                       tags=self._tags(seed), writer=self.writer)
         self._runs[trial.number] = run
         if run.run_id is not None:
             trial.set_user_attr("mlflow_run_id", run.run_id)
         else:
             trial.set_user_attr("mlflow_error", run.error or "MLflow run not created")
-        with tempfile.TemporaryDirectory(prefix=f"glasstune-trial{trial.number}-") as workdir:
-            ctx = TrialContext(
-                trial=trial, data=self.data, seed=seed, workdir=Path(workdir),
-                checkpoint_dir=self._checkpoint_dir(trial), sink=run, device=self.device,
-                on_status=lambda text: self.progress.status(trial.number, text),
-            )
-            try:
-                value = float(self.spec.objective(ctx))
-                if not math.isfinite(value):
-                    raise ValueError(f"objective returned {value}")
-            except optuna.TrialPruned as pruned:
-                run.log_params(trial.params)
-                run.end("PRUNED", str(pruned) or "pruned")
-                raise
-            except KeyboardInterrupt:
-                raise  # __call__ closes the run as interrupted
-            except BaseException as error:
-                reason = one_line(error)
-                trial.set_user_attr("error", reason)
-                run.log_params(trial.params)
-                _log_traceback(run, Path(workdir))
-                run.end("FAIL", reason)
-                raise
+        workdir = Path(tempfile.mkdtemp(prefix=f"glasstune-trial{trial.number}-"))  # the run's files, until logged
+        ctx = TrialContext(
+            trial=trial, data=self.data, seed=seed, workdir=workdir,
+            checkpoint_dir=self._checkpoint_dir(trial), sink=run, device=self.device,
+            on_status=lambda text: self.progress.status(trial.number, text),
+        )
+        try:
+            value = float(self.spec.objective(ctx))
+            if not math.isfinite(value):
+                raise ValueError(f"objective returned {value}")
+        except optuna.TrialPruned as pruned:
+            run.log_params(trial.params)
+            run.end("PRUNED", str(pruned) or "pruned")
+            raise
+        except KeyboardInterrupt:
+            raise  # __call__ closes the run as interrupted
+        except BaseException as error:
+            reason = one_line(error)
+            trial.set_user_attr("error", reason)
+            run.log_params(trial.params)
+            _log_traceback(run, workdir)
+            run.end("FAIL", reason)
+            raise
+        else:
             run.log_params(trial.params)
             run.log_metrics([("objective_value", value, None)])
             run.end("COMPLETE")
             return value
+        finally:
+            run.discard(workdir)
+            self._follow(trial.number, run)
+
+    def _follow(self, number: int, run: Any) -> None:
+        """Watch the writer until this run's records are written, to say if any failed."""
+        if self.writer is not None and run.run_id is not None:
+            self._writing[run.run_id] = (number, run, self.writer.mark())
+
+    def check_tracking(self, wait: bool = False) -> None:
+        """Take in the writer's reports; a trial whose records are all written and some failed gets
+        a line (the trial's own line came before its records were written). ``wait``: drain first."""
+        if self.writer is None:
+            return
+        if wait:
+            self.writer.drain()
+        self.writer.poll()
+        for run_id, error in self.writer.errors():
+            if run_id in self._writing:
+                self._writing[run_id][1].note_failure(error)
+        for run_id, (number, run, mark) in list(self._writing.items()):
+            if self.writer.synced >= mark:
+                del self._writing[run_id]
+                if run.failures:
+                    self.progress.note(f"trial {number:>3} [{run.failures} MLflow logging error(s)] {run.error}")
 
     def after_trial(self, study: Any, trial: Any) -> None:
         from optuna.trial import TrialState
 
         self.count += 1
+        self.check_tracking()
         state = trial.state.name
         note = trial.user_attrs.get("error") or trial.user_attrs.get("prune_reason") or ""
         run = self._runs.pop(trial.number, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -127,7 +128,7 @@ class Tracker:
             self.client.log_batch(parent_run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
         except Exception as error:
             raise StoreError(f"MLflow store {redact(self.tracking_uri)} is not writable: "
-                             f"{_first_line(error)}") from error
+                             f"{first_line(error)}") from error
         location = "the artifact store"
         try:
             location = self.client.get_run(parent_run_id).info.artifact_uri
@@ -136,7 +137,7 @@ class Tracker:
                 path.write_text(json.dumps(document, indent=2, default=str))
                 self.client.log_artifact(parent_run_id, str(path))
         except Exception as error:
-            raise StoreError(f"MLflow artifacts cannot be written to {redact(location)}: {_first_line(error)}; "
+            raise StoreError(f"MLflow artifacts cannot be written to {redact(location)}: {first_line(error)}; "
                              f"fix its permissions or use another tracking store") from error
 
     def artifact_root(self) -> str | None:
@@ -187,9 +188,10 @@ class Tracker:
         return run.info.run_id
 
     def start_trial(self, experiment_id: str, parent_run_id: str, study_name: str, trial_number: int,
-                    tags: Mapping[str, str]) -> TrialRun:
-        """The trial's run; if the store fails now, a run without id that logs nothing and counts
-        the failure, so the trial still runs and its result still reaches Optuna."""
+                    tags: Mapping[str, str], writer: Any = None) -> TrialRun:
+        """The trial's run (its records then go through ``writer`` if given); if the store fails now,
+        a run without id that logs nothing and counts the failure, so the trial still runs and its
+        result still reaches Optuna."""
         try:
             run = self.client.create_run(
                 experiment_id,
@@ -204,12 +206,12 @@ class Tracker:
                 },
             )
         except Exception as error:
-            log.warning("MLflow run for trial %s not created: %s", trial_number, _first_line(error))
+            log.warning("MLflow run for trial %s not created: %s", trial_number, first_line(error))
             detached = TrialRun(self.client, None)
             detached.failures = 1
-            detached.error = _first_line(error)
+            detached.error = first_line(error)
             return detached
-        return TrialRun(self.client, run.info.run_id)
+        return TrialRun(self.client, run.info.run_id, writer)
 
     def finish_study_run(self, run_id: str | None, status: str = "FINISHED") -> None:
         """End the parent run; a failure here is logged, never raised (every trial is stored)."""
@@ -218,15 +220,21 @@ class Tracker:
         try:
             self.client.set_terminated(run_id, status=status)
         except Exception as error:
-            log.warning("MLflow parent run %s not ended: %s", run_id, _first_line(error))
+            log.warning("MLflow parent run %s not ended: %s", run_id, first_line(error))
 
 
 class TrialRun:
-    """One trial's MLflow run, as a ``TrialSink``. Metrics are buffered and sent in batches."""
+    """One trial's MLflow run, as a ``TrialSink``. Metrics are buffered and sent in batches.
 
-    def __init__(self, client: Any, run_id: str | None) -> None:
+    With a ``writer`` (a study's ``BackgroundWriter``) every call after the run's creation is made
+    by the writer's child process, in order, while this process trains the next trial; its failures
+    come back later through ``note_failure``. Without one, calls are made here, as they come.
+    """
+
+    def __init__(self, client: Any, run_id: str | None, writer: Any = None) -> None:
         self.client = client
         self.run_id = run_id
+        self.writer = writer
         self.keeps_artifacts = run_id is not None  # a run never created keeps nothing: draw nothing for it
         self.failures = 0
         self.error: str | None = None
@@ -238,8 +246,7 @@ class TrialRun:
 
         fresh = {k: str(v)[:6000] for k, v in params.items() if k not in self._params}
         if fresh:
-            self._safely(self.client.log_batch, self.run_id,
-                         params=[Param(k, v) for k, v in fresh.items()])
+            self._safely("log_batch", self.run_id, params=[Param(k, v) for k, v in fresh.items()])
             self._params.update(fresh)
 
     def log_metrics(self, metrics: Iterable[tuple[str, float, int | None]]) -> None:
@@ -251,18 +258,25 @@ class TrialRun:
             self.flush()
 
     def log_artifact(self, path: Path, artifact_dir: str | None = None) -> None:
-        self._safely(self.client.log_artifact, self.run_id, str(path), artifact_dir)
+        self._safely("log_artifact", self.run_id, str(path), artifact_dir)
+
+    def log_figure(self, figure: Any, path: Path) -> None:
+        """Draw the figure to ``path`` and log it; with a writer, both happen in its child."""
+        if self.run_id is not None and self.writer is not None:
+            self.writer.figure(self.run_id, figure, path)
+            return
+        figure.savefig(path, dpi=110, bbox_inches="tight")
+        self.log_artifact(path)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self._safely(self.client.log_batch, self.run_id,
-                     tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        self._safely("log_batch", self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
     def flush(self) -> None:
         pending, self._metrics = self._metrics, []
         for start in range(0, len(pending), MAX_BATCH):
-            self._safely(self.client.log_batch, self.run_id, metrics=pending[start:start + MAX_BATCH])
+            self._safely("log_batch", self.run_id, metrics=pending[start:start + MAX_BATCH])
 
     def end(self, state: str, reason: str | None = None, *, interrupted: bool = False) -> None:
         """Close the run with the status that matches Optuna's trial state (KILLED if interrupted)."""
@@ -274,17 +288,30 @@ class TrialRun:
             tags[INTERRUPTED_TAG] = "true"
         self.set_tags(tags)
         status = expected_run_status(state, {"interrupted": interrupted})
-        self._safely(self.client.set_terminated, self.run_id, status=status)
+        self._safely("set_terminated", self.run_id, status=status)
 
-    def _safely(self, call: Any, *args: Any, **kwargs: Any) -> None:
+    def discard(self, folder: Path) -> None:
+        """Delete the trial's artifact folder once its files are logged (after ``end``)."""
+        if self.writer is not None:
+            self.writer.remove(folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def note_failure(self, error: str) -> None:
+        self.failures += 1
+        self.error = error
+        log.warning("MLflow logging failed for run %s: %s", self.run_id, error)
+
+    def _safely(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self.run_id is None:  # the run was never created: nothing to log to
             return
+        if self.writer is not None:
+            self.writer.call(self.run_id, method, *args, **kwargs)
+            return
         try:
-            call(*args, **kwargs)
+            getattr(self.client, method)(*args, **kwargs)
         except Exception as error:  # tracking must never cost a trial its result
-            self.failures += 1
-            self.error = _first_line(error)
-            log.warning("MLflow logging failed for run %s: %s", self.run_id, _first_line(error))
+            self.note_failure(first_line(error))
 
 
 class _environment:
@@ -318,10 +345,10 @@ def _store_reason(error: BaseException) -> str:
     if "unsupported URI" in text:
         return ("unsupported URI scheme; use sqlite:///path/mlflow.db, http(s)://host:port "
                 "or a database URL (postgresql://...)")
-    return _first_line(error)
+    return first_line(error)
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     """The error's type and first line, with any password in a quoted URL shown as ***."""
     text = str(error).strip().splitlines()
     return redact(f"{type(error).__name__}: {text[0] if text else ''}")

@@ -168,7 +168,7 @@ def test_a_killed_worker_is_failed_by_heartbeat_retried_and_its_runs_closed(cli,
     number, params, run_id = _dead_worker_trial(recorded, default_storage(), heartbeat=True)
     fresh = cli("doctor", "tiny")
     assert fresh.exit_code == 0, fresh.stdout + fresh.stderr  # a live heartbeat: nothing wrong yet
-    time.sleep(4.5)  # past the grace period (four heartbeats)
+    time.sleep(5.5)  # past the grace period (four heartbeats), which SQLite's clock reads to the second
 
     found = cli("doctor", "tiny")
     assert found.exit_code == 1

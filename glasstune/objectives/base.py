@@ -26,7 +26,9 @@ class TrialSink(Protocol):
     """Where a trial's records go. ``glasstune.tracking`` implements it on MLflow.
 
     A sink whose ``keeps_artifacts`` is false throws artifacts away, so the context does not draw or
-    write them at all (a loss-curve figure costs 0.1-0.2 s, more than a short trial's training)."""
+    write them at all (a loss-curve figure costs 0.1-0.2 s, more than a short trial's training). A
+    sink may also offer ``log_figure(figure, path)`` to draw a figure itself (the MLflow sink has it
+    drawn by its background process); otherwise the context draws it and logs the file."""
 
     keeps_artifacts: bool
 
@@ -139,8 +141,12 @@ class TrialContext:
 
         if self.keeps_artifacts:
             path = self.workdir / filename
-            figure.savefig(path, dpi=110, bbox_inches="tight")
-            self.sink.log_artifact(path)
+            draw = getattr(self.sink, "log_figure", None)
+            if draw is not None:
+                draw(figure, path)
+            else:
+                figure.savefig(path, dpi=110, bbox_inches="tight")
+                self.sink.log_artifact(path)
         plt.close(figure)
 
     def log_table(self, table: pd.DataFrame, filename: str) -> None:
