@@ -2,15 +2,17 @@
 
 Both run the same objective (the CV MLP, torch backend, one fixed configuration and no pruning, so
 every trial is the same work) for the same number of trials on the same kind of SQLite Optuna
-storage; the plain loop gives the objective a NullSink context, so the difference is the tracker
-(runs, metrics, artifacts) and run_study's bookkeeping. After a warm-up of each, the two alternate
-(A B, B A, A B, ...) so drifting load hits both alike. Two figures, each the median over repeats of
-the paired ratio tracked / plain: the whole study (start-up included) and the trials alone (sum of
-the trials' durations from the storage's timestamps). Target: at most 3 % overhead.
+storage. The plain loop gives the objective a NullSink context, which keeps nothing (so no figure is
+even drawn); the difference is everything tracking costs: runs, metrics, artifacts, the loss-curve
+figure, run_study's bookkeeping, and the wait at the end until the last trial's records are written.
+After a warm-up of each, the two alternate (A B, B A, A B, ...) so drifting load hits both alike.
+Two figures, each the median over repeats of the paired ratio tracked / plain: the whole study
+(start-up included) and the trials alone (sum of the trials' durations from the storage's
+timestamps). Target: at most 3 % overhead.
 
 The MLflow store is made once, in the warm-up, and every tracked study is a new study in it, as for a
 user (creating the store's tables is a one-off second, not a cost per study). Trial length matters:
-the overhead is roughly fixed per trial and per study, so the default trials (about 3-4 s here) are
+the overhead is roughly fixed per trial and per study, so the default trials (about 2-3 s here) are
 nearer the lab's (10 s to minutes) than --quick's (under 1 s), which shows the worst case.
 """
 

@@ -15,7 +15,8 @@ class Study:
 
     ``n_trials`` is the total number of finished (complete or pruned) trials the study should have:
     running it again only adds the missing ones. ``sampler`` and ``pruner`` default to a TPE sampler
-    seeded from ``seed`` and a median pruner.
+    seeded from ``seed`` and a pruner that stops trials in the bottom quarter at each report
+    (``glasstune.study.default_pruner``).
     """
 
     name: str

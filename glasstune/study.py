@@ -84,11 +84,22 @@ def quiet_libraries(debug: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.INFO if debug else logging.WARNING)
 
 
+def default_pruner() -> Any:
+    """Prune a trial whose intermediate value is in the bottom quarter of the trials' values at the
+    same step, from its first report, once 5 trials have finished. Why not the median: held-out
+    scores after a few epochs are noisy, and median pruning dropped good short configurations with
+    them (on the lab's T = 0.45 set it missed the grid's best in 1 of 8 seeds, 121 of 144 trials
+    pruned); the bottom quarter never missed and was as fast (benchmarks/README.md)."""
+    import optuna
+
+    return optuna.pruners.PercentilePruner(75.0, n_startup_trials=5, n_warmup_steps=1)
+
+
 def create_or_load(spec: Study, storage: Any, seed: int, worker: int = 0) -> Any:
     import optuna
 
     sampler = spec.sampler or optuna.samplers.TPESampler(seed=seed + worker)
-    pruner = spec.pruner or optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    pruner = spec.pruner or default_pruner()
     return optuna.create_study(storage=storage, study_name=spec.name, direction=spec.direction,
                                sampler=sampler, pruner=pruner, load_if_exists=True)
 
@@ -213,7 +224,7 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
         _close_parent_if_idle(prepared, "KILLED")
         raise
     finally:
-        writer.close(timeout=0)
+        writer.close()
     if runner.interrupted:
         _close_parent_if_idle(prepared, "KILLED")
         raise KeyboardInterrupt
@@ -326,7 +337,7 @@ class _TrialRunner:
         if self.gpu is not None:
             trial.set_user_attr("gpu", self.gpu)
         run = self.tracker.start_trial(self.experiment_id, self.parent_id, self.spec.name, trial.number,
-                                       tags=self._tags(seed), writer=self.writer)
+                                       tags=self._tags(seed), writer=self._live_writer())
         self._runs[trial.number] = run
         if run.run_id is not None:
             trial.set_user_attr("mlflow_run_id", run.run_id)
@@ -364,18 +375,27 @@ class _TrialRunner:
             run.discard(workdir)
             self._follow(trial.number, run)
 
+    def _live_writer(self) -> Any:
+        """The background writer while it lives; if its process has died, records are written here."""
+        if self.writer is not None and not self.writer.alive:
+            self.progress.note("the MLflow writing process stopped; later trials' records are written in this "
+                               "process (glasstune doctor STUDY finds runs it left unfinished)")
+            self.writer = None
+        return self.writer
+
     def _follow(self, number: int, run: Any) -> None:
         """Watch the writer until this run's records are written, to say if any failed."""
-        if self.writer is not None and run.run_id is not None:
-            self._writing[run.run_id] = (number, run, self.writer.mark())
+        if run.writer is not None and run.run_id is not None:
+            self._writing[run.run_id] = (number, run, run.writer.mark())
 
     def check_tracking(self, wait: bool = False) -> None:
         """Take in the writer's reports; a trial whose records are all written and some failed gets
         a line (the trial's own line came before its records were written). ``wait``: drain first."""
         if self.writer is None:
             return
-        if wait:
-            self.writer.drain()
+        if wait and not self.writer.drain():
+            self.progress.note("the MLflow writing process stopped before it wrote every record; "
+                               "glasstune doctor STUDY finds the runs it left unfinished")
         self.writer.poll()
         for run_id, error in self.writer.errors():
             if run_id in self._writing:

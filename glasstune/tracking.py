@@ -262,10 +262,14 @@ class TrialRun:
 
     def log_figure(self, figure: Any, path: Path) -> None:
         """Draw the figure to ``path`` and log it; with a writer, both happen in its child."""
-        if self.run_id is not None and self.writer is not None:
-            self.writer.figure(self.run_id, figure, path)
+        try:
+            if self.run_id is not None and self.writer is not None:
+                self.writer.figure(self.run_id, figure, path)
+                return
+            figure.savefig(path, dpi=110, bbox_inches="tight")
+        except Exception as error:  # a figure that cannot be drawn or sent is a lost record, not a lost trial
+            self.note_failure(first_line(error))
             return
-        figure.savefig(path, dpi=110, bbox_inches="tight")
         self.log_artifact(path)
 
     def set_tags(self, tags: Mapping[str, str]) -> None:

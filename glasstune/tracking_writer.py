@@ -83,18 +83,19 @@ class BackgroundWriter:
                 return False
         return True
 
-    def close(self, timeout: float | None = None) -> bool:
-        """Drain (for at most ``timeout`` seconds), then stop the child; whether everything was written."""
-        done = self._process.is_alive() and self.drain(timeout)
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def close(self) -> None:
+        """Stop the child once it has done what was sent (``drain`` first to know it is all written)."""
         if self._process.is_alive():
             self._commands.put(None)
-            self._process.join(timeout=5)
-        if self._process.is_alive():
+            self._process.join(timeout=10)
+        if self._process.is_alive():  # stuck (a server that does not answer): the study is over anyway
             self._process.kill()
-        if not done:
-            self._commands.cancel_join_thread()  # do not hang at exit on what the child will never read
+        self._commands.cancel_join_thread()  # never hang at exit on what no child will read
         self._commands.close()
-        return done
 
     def _send(self, command: tuple) -> None:
         self._sent += 1

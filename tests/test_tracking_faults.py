@@ -116,6 +116,33 @@ def test_logging_errors_during_a_trial_keep_its_result(cli, write_study, monkeyp
     assert doctor.exit_code == 1 and "its run is deleted" in doctor.stdout  # found, and not invented again
 
 
+def test_a_dead_writing_process_costs_only_its_trial_s_records(cli, write_study, monkeypatch):
+    """The process that writes trial runs dies during trial 1 (killed, out of memory): trial 1's
+    records are lost, later trials write theirs in the study's own process, every result is kept."""
+    original = Tracker.start_trial
+
+    def start_trial(self, experiment_id, parent_run_id, study_name, trial_number, tags, writer=None):
+        if trial_number == 1:
+            writer._process.kill()
+            writer._process.join()
+        return original(self, experiment_id, parent_run_id, study_name, trial_number, tags, writer)
+
+    monkeypatch.setattr(Tracker, "start_trial", start_trial)
+    result = cli("run", write_study(n_trials=3))
+    assert result.exit_code == 0, result.stderr
+    assert "the MLflow writing process stopped" in result.stderr
+    trials = optuna.load_study(study_name="tiny", storage=default_storage()).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3 and all(t.value is not None for t in trials)
+    client = MlflowClient(default_tracking_uri())
+    runs = [client.get_run(t.user_attrs["mlflow_run_id"]) for t in trials]
+    # trial 0's records may still have been waiting in the dead process; trial 1's were sent to it
+    assert runs[1].info.status == "RUNNING" and runs[2].info.status == "FINISHED"
+    assert "cv_balanced_accuracy" in runs[2].data.metrics  # written in the study's process
+    assert {a.path for a in client.list_artifacts(runs[2].info.run_id)} >= {"loss_curves.png", "folds.csv"}
+    assert cli("doctor", "tiny", "--repair").exit_code == 0  # runs left RUNNING get their trial's status
+    assert {client.get_run(run.info.run_id).info.status for run in runs} == {"FINISHED"}
+
+
 def test_a_run_that_cannot_be_created_keeps_the_trial_and_its_result(cli, write_study, monkeypatch):
     original = Tracker.start_trial
 

@@ -35,14 +35,15 @@ def test_records_land_in_order_and_the_folder_goes_after_its_files(store, tmp_pa
     figure.add_subplot().plot([1, 2, 3], [3, 2, 1])
     writer = BackgroundWriter(uri)
     try:
-        writer.call(run_id, "log_batch", run_id, metrics=[Metric("loss", 1.0 / step, 0, step) for step in range(1, 301)])
+        losses = [Metric("loss", 1.0 / step, 0, step) for step in range(1, 301)]
+        writer.call(run_id, "log_batch", run_id, metrics=losses)
         writer.call(run_id, "log_artifact", run_id, str(folder / "folds.csv"))
         writer.figure(run_id, figure, folder / "curves.png")
         writer.call(run_id, "set_terminated", run_id, status="FINISHED")
         writer.remove(folder)
         assert writer.drain(timeout=60)
     finally:
-        assert writer.close(timeout=10)
+        writer.close()
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert len(client.get_metric_history(run_id, "loss")) == 300
@@ -63,7 +64,7 @@ def test_a_failed_call_is_reported_with_its_run_and_the_next_ones_still_land(sto
         assert writer.drain(timeout=60) and writer.synced >= mark
         errors = writer.errors()
     finally:
-        writer.close(timeout=10)
+        writer.close()
     assert len(errors) == 1 and errors[0][0] == broken and "MlflowException" in errors[0][1]
     assert client.get_run(fine).data.tags["b"] == "2"
 
