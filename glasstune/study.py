@@ -25,6 +25,7 @@ from glasstune.progress import StudyProgress
 from glasstune.spec import Study
 from glasstune.urls import redact
 
+log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 5
 ATTR = "glasstune."
 INTERRUPTED = "interrupted (Ctrl-C)"
@@ -202,14 +203,24 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
     Ctrl-C ends the running trial as FAIL ("interrupted (Ctrl-C)"; its run KILLED), closes the
     parent run if no other worker is running a trial, and raises KeyboardInterrupt: the study is
     intact and the same command resumes it."""
+    from glasstune.tracking import bound_http_retries
+    from glasstune.tracking_writer import BackgroundWriter
+
+    bound_http_retries()  # the writer's process inherits them
+    writer = BackgroundWriter()  # it imports MLflow while the study is prepared
+    try:
+        return _run_trials(spec, options, writer)
+    finally:
+        writer.close()
+
+
+def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     prepared = prepare_study(spec, options)
     summary, study = prepared.summary, prepared.study
     if prepared.finished:
         return summary
-    from glasstune.tracking_writer import BackgroundWriter
-
     device = device_for(spec.objective, options.device)
-    writer = BackgroundWriter(options.tracking_uri)
+    writer.open(options.tracking_uri)
     try:
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
             runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
@@ -223,8 +234,6 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
     except KeyboardInterrupt:  # between trials, or a second Ctrl-C (which also stops waiting for tracking)
         _close_parent_if_idle(prepared, "KILLED")
         raise
-    finally:
-        writer.close()
     if runner.interrupted:
         _close_parent_if_idle(prepared, "KILLED")
         raise KeyboardInterrupt
@@ -400,6 +409,9 @@ class _TrialRunner:
         for run_id, error in self.writer.errors():
             if run_id in self._writing:
                 self._writing[run_id][1].note_failure(error)
+            elif run_id is None:
+                log.warning("MLflow store: %s", error)
+                self.progress.note(f"MLflow store: {error}")
         for run_id, (number, run, mark) in list(self._writing.items()):
             if self.writer.synced >= mark:
                 del self._writing[run_id]

@@ -124,7 +124,7 @@ def test_a_dead_writing_process_costs_only_its_trial_s_records(cli, write_study,
     def start_trial(self, experiment_id, parent_run_id, study_name, trial_number, tags, writer=None):
         if trial_number == 1:
             writer._process.kill()
-            writer._process.join()
+            writer._process.wait()
         return original(self, experiment_id, parent_run_id, study_name, trial_number, tags, writer)
 
     monkeypatch.setattr(Tracker, "start_trial", start_trial)

@@ -33,7 +33,8 @@ def test_records_land_in_order_and_the_folder_goes_after_its_files(store, tmp_pa
     (folder / "folds.csv").write_text("fold,score\n1,0.7\n")
     figure = Figure()
     figure.add_subplot().plot([1, 2, 3], [3, 2, 1])
-    writer = BackgroundWriter(uri)
+    writer = BackgroundWriter()
+    writer.open(uri)
     try:
         losses = [Metric("loss", 1.0 / step, 0, step) for step in range(1, 301)]
         writer.call(run_id, "log_batch", run_id, metrics=losses)
@@ -56,7 +57,8 @@ def test_a_failed_call_is_reported_with_its_run_and_the_next_ones_still_land(sto
     uri, client, experiment = store
     broken, fine = (client.create_run(experiment).info.run_id for _ in range(2))
     client.delete_run(broken)  # the store refuses records for a deleted run
-    writer = BackgroundWriter(uri)
+    writer = BackgroundWriter()
+    writer.open(uri)
     try:
         writer.call(broken, "log_batch", broken, tags=[RunTag("a", "1")])
         mark = writer.mark()
@@ -74,7 +76,8 @@ def test_the_child_ignores_ctrl_c_and_leaves_when_its_parent_dies(store, tmp_pat
     script = textwrap.dedent(f"""
         import os, sys, time
         from glasstune.tracking_writer import BackgroundWriter
-        writer = BackgroundWriter({uri!r})
+        writer = BackgroundWriter()
+        writer.open({uri!r})
         assert writer.drain(timeout=60)
         print(writer._process.pid, flush=True)
         time.sleep(60)
