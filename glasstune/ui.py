@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -39,7 +41,41 @@ def serve_mlflow(tracking_uri: str, *, host: str, port: int, study: str | None, 
         experiment_id = experiment.experiment_id
     command = mlflow_ui_command(tracking_uri, host, port)
     console.print(f"MLflow UI on {runs_url(host, port, experiment_id)}  (Ctrl-C to stop)")
+    run_server_group(command)
+
+
+def run_server_group(command: list[str]) -> None:
+    """Run a server until it ends or this process is stopped (Ctrl-C or SIGTERM); then stop the
+    server and every process it started. MLflow's server starts uvicorn and job consumers of its own,
+    which outlived a plain SIGTERM to ``glasstune ui`` and kept the port."""
+    server = subprocess.Popen(command, start_new_session=True)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        subprocess.run(command, check=False)
+        server.wait()
     except KeyboardInterrupt:
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop_group(server)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_group(server: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group; after the server ends (10 s at most), SIGKILL to
+    whatever of the group is left."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait()

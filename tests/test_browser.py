@@ -60,7 +60,11 @@ def servers(cli, write_study, tmp_path):
     finally:
         for process in processes.values():
             process.terminate()
-            process.wait(timeout=20)
+            process.wait(timeout=30)
+    # stopping `glasstune ui` stops MLflow's server and the processes it started: the port is free again
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # closed connections may linger; a listener may not
+        probe.bind(("127.0.0.1", ui_port))
 
 
 @pytest.fixture
