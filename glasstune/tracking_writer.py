@@ -199,3 +199,4 @@ def _draw(client: Any, run_id: str, figure: bytes, path: str) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the study's to handle; it then drains us
     _serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))
+    os._exit(0)  # every call was made and acknowledged; skip MLflow's exit hooks (about 0.8 s)
