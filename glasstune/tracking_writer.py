@@ -144,6 +144,10 @@ class BackgroundWriter:
 
 def _serve(commands: Connection, results: Connection) -> None:
     """The child: make each call in order; report failures and syncs; stop at the end of the pipe."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # imported now, while the study is prepared, not at the first figure
     from mlflow.tracking import MlflowClient
 
     from glasstune.tracking import first_line
@@ -167,7 +171,11 @@ def _serve(commands: Connection, results: Connection) -> None:
                     method, args, kwargs = rest
                     getattr(client, method)(*args, **kwargs)
                 else:
-                    _draw(client, run_id, *rest)
+                    figure, path = rest
+                    loaded = pickle.loads(figure)
+                    loaded.savefig(path, dpi=110, bbox_inches="tight")
+                    plt.close(loaded)
+                    client.log_artifact(run_id, path)
             elif kind == "remove":
                 shutil.rmtree(rest[0], ignore_errors=True)
             elif kind == "sync":
@@ -182,18 +190,6 @@ def _open_store(client: Any) -> None:
         client.search_experiments(max_results=1)
     except Exception:
         pass
-
-
-def _draw(client: Any, run_id: str, figure: bytes, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    loaded = pickle.loads(figure)
-    loaded.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(loaded)
-    client.log_artifact(run_id, path)
 
 
 if __name__ == "__main__":
