@@ -104,8 +104,9 @@ def fold_scores(estimator: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray,
 class CrossValidatedMLP:
     """k-fold cross-validated MLPClassifier; the score is the mean held-out balanced accuracy.
 
-    After each fold the running mean is reported, so a pruner can stop a hopeless trial after
-    its first folds. Folds depend on ``cv_seed`` only: every trial sees the same folds.
+    Intermediate values go to the pruner as training goes (torch: the held-out score at every rung of
+    the epoch ladder; sklearn: the running mean after each fold), so a hopeless trial stops early.
+    Folds depend on ``cv_seed`` only: every trial sees the same folds.
     """
 
     search_space: Callable[[optuna.Trial], dict[str, Any]] = lab_search_space
@@ -115,9 +116,9 @@ class CrossValidatedMLP:
     metric: str = "cv_balanced_accuracy"
     backend: str = "auto"
     """'sklearn' (folds one after another), 'torch' (all folds as one batched network, pruned over
-    epochs) or 'auto': torch on CUDA and on CPU too. On a busy 2-core CPU it measured level with
-    sklearn held to one BLAS thread and 17x faster than sklearn's default threading; and its pruner
-    sees every chunk of epochs, not just each fold (benchmarks/README.md)."""
+    epochs) or 'auto': torch on CUDA and on CPU too. On a 2-core CPU a trial measured 1.5x the lab's
+    cross_val_score with both on one thread (17x against sklearn's default threading on a busy
+    machine), and its pruner sees the ladder of epochs, not just each fold (benchmarks/README.md)."""
     chunk_epochs: int | None = None
     """torch backend: report every this many epochs instead of on the shared ladder (``report_epochs``)."""
 
