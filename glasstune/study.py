@@ -207,11 +207,16 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
     from glasstune.tracking_writer import BackgroundWriter
 
     bound_http_retries()  # the writer's process inherits them
-    writer = BackgroundWriter()  # it imports MLflow while the study is prepared
+    try:
+        writer = BackgroundWriter()  # it imports MLflow while the study is prepared
+    except (OSError, ValueError) as error:  # no child process here: records are written in this one
+        log.warning("MLflow records are written in the study's process (%s)", error)
+        writer = None
     try:
         return _run_trials(spec, options, writer)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
 def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
@@ -220,7 +225,8 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     if prepared.finished:
         return summary
     device = device_for(spec.objective, options.device)
-    writer.open(options.tracking_uri)
+    if writer is not None:
+        writer.open(options.tracking_uri)
     try:
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
             runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,

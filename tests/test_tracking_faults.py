@@ -143,6 +143,24 @@ def test_a_dead_writing_process_costs_only_its_trial_s_records(cli, write_study,
     assert {client.get_run(run.info.run_id).info.status for run in runs} == {"FINISHED"}
 
 
+def test_without_a_writing_process_records_are_written_by_the_study(cli, write_study, monkeypatch, caplog):
+    """Where no child process can be started, the study writes its runs itself, as complete."""
+    from glasstune.tracking_writer import BackgroundWriter
+
+    def cannot_start(self):
+        raise OSError("no child processes here (injected)")
+
+    monkeypatch.setattr(BackgroundWriter, "__init__", cannot_start)
+    result = cli("run", write_study(n_trials=2), "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "written in the study's process (no child processes here (injected))" in caplog.text
+    client = MlflowClient(default_tracking_uri())
+    for trial in optuna.load_study(study_name="tiny", storage=default_storage()).trials:
+        run = client.get_run(trial.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED" and "cv_balanced_accuracy" in run.data.metrics
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"loss_curves.png", "config.json"}
+
+
 def test_a_run_that_cannot_be_created_keeps_the_trial_and_its_result(cli, write_study, monkeypatch):
     original = Tracker.start_trial
 
