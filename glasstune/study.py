@@ -23,6 +23,7 @@ from glasstune.errors import GlasstuneError, StoreError
 from glasstune.objectives.base import TrialContext
 from glasstune.progress import StudyProgress
 from glasstune.spec import Study
+from glasstune.start_gate import StartGate
 from glasstune.urls import redact
 
 log = logging.getLogger(__name__)
@@ -227,15 +228,20 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     device = device_for(spec.objective, options.device)
     if writer is not None:
         writer.open(options.tracking_uri)
+    gate = StartGate(study, summary.budget, options.storage)
     try:
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
             runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
                                   summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
-                                  summary.budget, options.worker, writer)
+                                  gate, options.worker, writer)
             try:
-                study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
-                               callbacks=[runner.after_trial])
+                if gate.admit():
+                    study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
+                                   callbacks=[runner.after_trial])
+                else:  # other workers' running trials fill the budget
+                    runner.stop_reason = "budget"
             finally:
+                gate.close()
                 runner.check_tracking(wait=True)  # every run complete before the command says it is done
     except KeyboardInterrupt:  # between trials, or a second Ctrl-C (which also stops waiting for tracking)
         _close_parent_if_idle(prepared, "KILLED")
@@ -301,11 +307,11 @@ class _TrialRunner:
     """Optuna's objective function: one tracked trial per call."""
 
     def __init__(self, spec: Study, data: Any, provenance: dict, tracker: Any, experiment_id: str,
-                 parent_id: str, seed: int, device: str, progress: StudyProgress, budget: int,
+                 parent_id: str, seed: int, device: str, progress: StudyProgress, gate: StartGate,
                  worker: int = 0, writer: Any = None) -> None:
         self.spec, self.data, self.provenance = spec, data, provenance
         self.tracker, self.experiment_id, self.parent_id = tracker, experiment_id, parent_id
-        self.seed, self.device, self.progress, self.budget = seed, device, progress, budget
+        self.seed, self.device, self.progress, self.gate = seed, device, progress, gate
         self.worker = worker
         self.gpu = gpu_label(device)
         self.count = 0
@@ -320,6 +326,7 @@ class _TrialRunner:
         self._checked_failures: set[str] = set()
 
     def __call__(self, trial: Any) -> float:
+        self.gate.release()  # the trial is RUNNING: another worker may count it now
         self.progress.trial_started(trial.number)
         try:
             return self._run(trial)
@@ -436,7 +443,6 @@ class _TrialRunner:
             note = f"{note} [{run.failures} MLflow logging error(s)]".strip()
         best = best_trial_info(study)
         finished = len(finished_trials(study))
-        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         self.progress.trial_finished(trial.number, state, trial.value, best and best["value"], note,
                                      finished_count=finished)
         if self.interrupted:
@@ -448,10 +454,11 @@ class _TrialRunner:
             self.last_error = trial.user_attrs.get("error", "unknown error")
         else:
             self.failures_in_a_row = 0
-        if finished + running >= self.budget:  # other workers' running trials will fill the budget
+        if not self.gate.admit():  # finished trials and those running elsewhere fill the budget
             self.stop_reason = "budget"
             study.stop()
         elif self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+            self.gate.release()
             self.stop_reason = "failures"
             study.stop()
 

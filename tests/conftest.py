@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,3 +85,19 @@ def cli(capsys, monkeypatch):
         return CliResult(code, captured.out, captured.err)
 
     return invoke
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the PostgreSQL server at 127.0.0.1:5432, dropped after the test."""
+    import psycopg
+
+    name = f"glasstune_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True)
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not running: {error}")
+    admin.execute(f"CREATE DATABASE {name}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import optuna
 import pytest
@@ -37,21 +36,6 @@ class Slow:
 
 STUDY = Study(name="slow", data=SyntheticSoftness(0.45, n_frames=6, n_per_class=12), objective=Slow(), n_trials=2)
 """
-
-
-@pytest.fixture
-def postgres_url():
-    import psycopg
-
-    name = f"glasstune_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is not running: {error}")
-    admin.execute(f"CREATE DATABASE {name}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
 
 
 def _runs(name: str) -> list:
