@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from glasstune.config import STORE_DIR, sqlite_path
-from glasstune.storage import journal_path
+from glasstune.storage import CONNECT_TIMEOUT_SECONDS, journal_path
 
 
 class StartGate:
@@ -88,7 +88,8 @@ class _AdvisoryLock:
 
         digest = hashlib.blake2b(f"glasstune start {study_name}".encode(), digest_size=8).digest()
         self._key = int.from_bytes(digest, "big", signed=True)
-        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
+                                                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
         self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self._text = sqlalchemy.text
 
