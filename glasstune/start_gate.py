@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from glasstune.config import STORE_DIR, sqlite_path
+from glasstune.errors import StoreError
 from glasstune.storage import CONNECT_TIMEOUT_SECONDS, journal_path
+from glasstune.tracking import first_line
+from glasstune.urls import redact
 
 
 class StartGate:
@@ -55,20 +58,26 @@ class StartGate:
 def _lock_for(storage_url: str, study_name: str) -> Any:
     if storage_url.startswith("postgresql"):
         return _AdvisoryLock(storage_url, study_name)
+    return _FileLock(file_lock_path(storage_url, study_name))
+
+
+def file_lock_path(storage_url: str, study_name: str) -> Path:
+    """The lock file of a study in a storage that is not PostgreSQL: hidden, beside its database file."""
     database = sqlite_path(storage_url) or journal_path(storage_url)
     folder = database.parent if database is not None else STORE_DIR / "locks"
     stem = database.name if database is not None else "study"
-    return _FileLock(folder / f".{stem}.{_slug(study_name)}.start-lock")
-
-
-def _slug(name: str) -> str:
-    return hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
+    slug = hashlib.blake2b(study_name.encode(), digest_size=8).hexdigest()
+    return folder / f".{stem}.{slug}.start-lock"
 
 
 class _FileLock:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StoreError(f"cannot make the study's start lock {path} ({error.strerror}); "
+                             f"make its folder writable") from error
 
     def acquire(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
@@ -90,7 +99,11 @@ class _AdvisoryLock:
         self._key = int.from_bytes(digest, "big", signed=True)
         self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
                                                 connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
-        self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise StoreError(f"Optuna storage {redact(url)}: no connection for the study's start lock "
+                             f"({first_line(error)}); check that the database is running") from error
         self._text = sqlalchemy.text
 
     def acquire(self) -> None:

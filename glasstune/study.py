@@ -228,8 +228,8 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     device = device_for(spec.objective, options.device)
     if writer is not None:
         writer.open(options.tracking_uri)
-    gate = StartGate(study, summary.budget, options.storage)
     try:
+        gate = StartGate(study, summary.budget, options.storage)
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
             runner = _TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
                                   summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
@@ -245,6 +245,9 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
                 runner.check_tracking(wait=True)  # every run complete before the command says it is done
     except KeyboardInterrupt:  # between trials, or a second Ctrl-C (which also stops waiting for tracking)
         _close_parent_if_idle(prepared, "KILLED")
+        raise
+    except GlasstuneError:  # a store failed on the way: said in one line, the parent run not left open
+        _close_parent_if_idle(prepared, "FAILED")
         raise
     if runner.interrupted:
         _close_parent_if_idle(prepared, "KILLED")

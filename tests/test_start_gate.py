@@ -85,3 +85,23 @@ def test_the_lock_is_freed_when_its_holder_closes(tmp_path):
     other = StartGate(study, 5, url)
     assert other.admit()  # returns at once: nothing holds the lock
     other.close()
+
+
+def test_a_lock_that_cannot_be_made_is_one_clear_error(tmp_path):
+    from glasstune.errors import StoreError
+    from glasstune.start_gate import _FileLock
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="start lock .* make its folder writable"):
+        _FileLock(blocker / "study.start-lock")
+
+
+def test_a_database_that_went_away_is_one_clear_error():
+    from types import SimpleNamespace
+
+    from glasstune.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"u:\*\*\*@127.0.0.1:1/x: no connection for the study's start lock") as error:
+        StartGate(SimpleNamespace(study_name="s"), 1, "postgresql://u:secret@127.0.0.1:1/x")
+    assert "secret" not in str(error.value)

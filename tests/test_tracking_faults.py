@@ -207,3 +207,17 @@ def test_read_only_files_stop_before_trial_0(cli, write_study, tmp_path):
             folder.chmod(0o755)
     assert blocked.exit_code == 2 and "MLflow artifacts cannot be written" in _one_error_line(blocked)
     assert len(optuna.load_study(study_name="tiny", storage=default_storage()).trials) == 2
+
+
+def test_a_start_lock_that_cannot_be_made_stops_in_one_line_and_closes_the_parent_run(cli, write_study):
+    from glasstune.start_gate import file_lock_path
+
+    file_lock_path(default_storage(), "tiny").mkdir(parents=True)  # a folder where the lock file goes
+    result = cli("run", write_study(), "--no-progress")
+    assert result.exit_code != 0
+    assert "start lock" in _one_error_line(result)
+    client = MlflowClient(default_tracking_uri())
+    experiment = client.get_experiment_by_name("tiny")
+    parents = client.search_runs([experiment.experiment_id], "tags.`glasstune.role` = 'study'")
+    assert [run.info.status for run in parents] == ["FAILED"]
+    assert optuna.load_study(study_name="tiny", storage=default_storage()).trials == []
