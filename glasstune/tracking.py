@@ -21,6 +21,7 @@ from typing import Any
 
 from glasstune.config import sqlite_path
 from glasstune.errors import StoreError
+from glasstune.plots import save_figure
 from glasstune.urls import redact
 
 log = logging.getLogger(__name__)
@@ -266,7 +267,7 @@ class TrialRun:
             if self.run_id is not None and self.writer is not None:
                 self.writer.figure(self.run_id, figure, path)
                 return
-            figure.savefig(path, dpi=110, bbox_inches="tight")
+            save_figure(figure, path)
         except Exception as error:  # a figure that cannot be drawn or sent is a lost record, not a lost trial
             self.note_failure(first_line(error))
             return

@@ -150,6 +150,7 @@ def _serve(commands: Connection, results: Connection) -> None:
     import matplotlib.pyplot as plt  # imported now, while the study is prepared, not at the first figure
     from mlflow.tracking import MlflowClient
 
+    from glasstune.plots import save_figure
     from glasstune.tracking import first_line
 
     for name in ("mlflow", "alembic", "urllib3"):  # after MLflow's import, which sets its own levels
@@ -173,7 +174,7 @@ def _serve(commands: Connection, results: Connection) -> None:
                 else:
                     figure, path = rest
                     loaded = pickle.loads(figure)
-                    loaded.savefig(path, dpi=110, bbox_inches="tight")
+                    save_figure(loaded, path)
                     plt.close(loaded)
                     client.log_artifact(run_id, path)
             elif kind == "remove":

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from glasstune.plots import save_figure
+
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
@@ -145,7 +147,7 @@ class TrialContext:
             if draw is not None:
                 draw(figure, path)
             else:
-                figure.savefig(path, dpi=110, bbox_inches="tight")
+                save_figure(figure, path)
                 self.sink.log_artifact(path)
         plt.close(figure)
 
