@@ -29,7 +29,7 @@ def run_objective(objective: Any, table: Any, seed: int = 0, device: str = "cpu"
     """One trial of a glasstune objective with a fixed trial and a sink that keeps nothing."""
     import optuna
 
-    from glasstune.objectives.base import TrialContext
+    from glasstune.objectives.context import TrialContext
 
     with tempfile.TemporaryDirectory() as folder:
         ctx = TrialContext(trial=optuna.trial.FixedTrial({}), data=table, seed=seed, workdir=Path(folder),

@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     from glasstune.data.image_sets import SyntheticImages
-    from glasstune.training.device import default_threads, resolve_device, resolve_precision
+    from glasstune.objectives.device import default_threads, resolve_device, resolve_precision
 
     device = resolve_device(args.device)
     threads = args.threads or default_threads(device)
@@ -83,14 +83,14 @@ def glasstune_loop(data, params: dict, device: str, iterations: int, precision: 
     """Images/s of glasstune's Trainer.train_iteration (after one untimed warm-up iteration)."""
     import torch
 
-    from glasstune.models.cnn import lab_network
-    from glasstune.training.data import DeviceImages, stratified_split
-    from glasstune.training.loop import Protocol, Trainer
+    from glasstune.objectives.cnn.images import DeviceImages, stratified_split
+    from glasstune.objectives.cnn.loop import Trainer, TrainingProtocol
+    from glasstune.objectives.cnn.network import lab_network
 
     split = stratified_split(data.labels, seed=0)
     torch.manual_seed(0)
     trainer = Trainer(lab_network(data.image_size, params), DeviceImages(data, device, split.train), split, params,
-                      seed=0, protocol=Protocol(eval_examples=10, precision=precision))
+                      seed=0, protocol=TrainingProtocol(eval_examples=10, precision=precision))
     trainer.train_iteration(params["learning_rate"])
     trainer.train_seconds, trainer.train_images = 0.0, 0
     for _ in range(iterations):
@@ -129,8 +129,8 @@ def plain_loop(data, params: dict, device: str, iterations: int, workers: int) -
     import torch.nn.functional as F  # noqa: N812
     from torch.utils.data import DataLoader
 
-    from glasstune.models.cnn import l2_penalty, lab_network
-    from glasstune.training.data import stratified_split
+    from glasstune.objectives.cnn.images import stratified_split
+    from glasstune.objectives.cnn.network import l2_penalty, lab_network
 
     split = stratified_split(data.labels, seed=0)
     train_images = data.images[split.train]

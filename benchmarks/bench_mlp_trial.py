@@ -28,7 +28,7 @@ def main() -> None:
     from sklearn.model_selection import cross_val_score
     from threadpoolctl import threadpool_limits
 
-    from glasstune.objectives.mlp import CrossValidatedMLP, build_estimator, fold_splits
+    from glasstune.objectives.mlp.objective import CrossValidatedMLP, build_estimator, fold_splits
 
     n_frames, n_per_class, epochs = (10, 50, 20) if args.quick else (20, 100, 316)
     table = data(n_frames, n_per_class)

@@ -50,7 +50,7 @@ def lab_grid(configs: list[dict[str, Any]], table: Any, folds: list, seed: int) 
     """The lab's loop: cross_val_score of every configuration, one after another; (seconds, score) each."""
     from sklearn.model_selection import cross_val_score
 
-    from glasstune.objectives.mlp import build_estimator
+    from glasstune.objectives.mlp.objective import build_estimator
 
     measured = []
     for config in configs:
@@ -90,7 +90,7 @@ def halving(configs: list[dict[str, Any]], table: Any, folds: list, seed: int) -
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV
 
-    from glasstune.objectives.mlp import build_estimator
+    from glasstune.objectives.mlp.objective import build_estimator
 
     space = {"mlpclassifier__hidden_layer_sizes": sorted({c["hidden_layer_sizes"] for c in configs})}
     epochs = [c["max_iter"] for c in configs]
@@ -124,10 +124,11 @@ def glasstune_search(configs: list[dict[str, Any]], table: Any, n_folds: int, ta
     pruned trials)."""
     import optuna
 
-    from glasstune.objectives.base import TrialContext
+    from glasstune.objectives.context import TrialContext
     from glasstune.objectives.mlp import CrossValidatedMLP
-    from glasstune.spec import Study
-    from glasstune.study import create_or_load, trial_seed
+    from glasstune.study.runner import create_or_load
+    from glasstune.study.seeds import trial_seed
+    from glasstune.study.spec import Study
 
     layers = sorted({len(c["hidden_layer_sizes"]) for c in configs})
     widths = sorted({c["hidden_layer_sizes"][0] for c in configs})
@@ -192,7 +193,7 @@ def main() -> None:
     import optuna
     from threadpoolctl import threadpool_limits
 
-    from glasstune.objectives.mlp import fold_splits
+    from glasstune.objectives.mlp.objective import fold_splits
 
     seeds = args.seeds or (2 if args.quick else 3)
     scale = args.epoch_scale or (10 ** 1.5 if args.quick else 10.0)

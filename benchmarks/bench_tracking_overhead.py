@@ -51,8 +51,8 @@ def trial_seconds(study: Any) -> float:
 def tracked(table_source: Any, objective: Any, n_trials: int, folder: Path, store: Path) -> Timing:
     import optuna
 
-    from glasstune.spec import Study
-    from glasstune.study import RunOptions, run_study
+    from glasstune.study.runner import RunOptions, run_study
+    from glasstune.study.spec import Study
 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"overhead-{folder.name}"
@@ -69,7 +69,7 @@ def tracked(table_source: Any, objective: Any, n_trials: int, folder: Path, stor
 def plain(table_source: Any, objective: Any, n_trials: int, folder: Path, store: Path) -> Timing:
     import optuna
 
-    from glasstune.objectives.base import NullSink, TrialContext
+    from glasstune.objectives.context import NullSink, TrialContext
 
     folder.mkdir(parents=True, exist_ok=True)
     table = table_source.load()
@@ -106,9 +106,9 @@ def main() -> None:
 
     import optuna
 
+    from glasstune.cli.options import quiet_libraries
     from glasstune.data.sources import SyntheticSoftness
     from glasstune.objectives.mlp import CrossValidatedMLP
-    from glasstune.study import quiet_libraries
 
     quiet_libraries()
     optuna.logging.set_verbosity(optuna.logging.ERROR)

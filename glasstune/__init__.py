@@ -3,7 +3,7 @@
 Importing the package is cheap: Optuna, MLflow, torch and scikit-learn load only when used.
 """
 
-from glasstune.spec import Study
+from glasstune.study.spec import Study
 
 __version__ = "0.1.0"
 __all__ = ["Study", "__version__"]

@@ -38,3 +38,8 @@ def sqlite_path(url: str) -> Path | None:
     """The file behind an ``sqlite:///`` URL, or None for other URLs."""
     prefix = "sqlite:///"
     return Path(url[len(prefix):]) if url.startswith(prefix) else None
+
+
+def trial_checkpoint_dir(study_name: str, trial_number: int) -> Path:
+    """Where a trial keeps its checkpoints (``glasstune continue`` reads them from here)."""
+    return STORE_DIR / "checkpoints" / study_name / f"trial-{trial_number:04d}"

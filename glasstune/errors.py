@@ -27,3 +27,22 @@ class StudyFileError(GlasstuneError):
 
 class StoreError(GlasstuneError):
     """An Optuna storage or MLflow store that cannot be reached or written."""
+
+
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+class TrialInterrupted(Exception):
+    """Ctrl-C during a trial, once the trial's run is closed: an ordinary exception, so Optuna
+    records the trial FAIL through its normal path and calls the callbacks, which stop the study."""
+
+
+def one_line(error: BaseException) -> str:
+    """The error's type and first line, with any password in a URL shown as ***: how a failure is
+    recorded (trial attributes, run tags) and said (one line on the terminal)."""
+    from glasstune.urls import redact
+
+    if isinstance(error, (KeyboardInterrupt, TrialInterrupted)):
+        return INTERRUPTED
+    text = str(error).strip().splitlines()
+    return redact(f"{type(error).__name__}: {text[0] if text else ''}")[:500]

@@ -48,7 +48,7 @@ def isolated(tmp_path, monkeypatch):
     """A fresh working folder (so ./mlruns is the test's own) and data cache."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GLASSTUNE_DATA_DIR", str(tmp_path / "data-cache"))
-    for name in ("GLASSTUNE_STORAGE", "MLFLOW_TRACKING_URI", "GLASSTUNE_SEED"):
+    for name in ("GLASSTUNE_STORAGE", "MLFLOW_TRACKING_URI", "GLASSTUNE_SEED", "GLASSTUNE_DEBUG"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 

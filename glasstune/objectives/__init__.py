@@ -1,1 +1,3 @@
-"""Objectives, one module per model family. Import from the submodules; nothing heavy loads here."""
+"""Objectives: one package per model family (``mlp``, ``cnn``), each with its model, training and
+figures, all talking to the study through a ``TrialContext`` (``context``). ``device`` decides
+where and in which precision a family trains. Nothing heavy loads at import."""

@@ -1,1 +1,0 @@
-"""Study-level results: the temperature-transfer matrix and the study report."""

@@ -1,0 +1,93 @@
+"""``glasstune run``: run or resume a study, alone or with worker processes, and say how it ended."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from glasstune.cli.options import DeviceOption, StorageOption, TrackingOption, make_console, quiet_libraries
+from glasstune.config import ENV_SEED, default_storage, default_tracking_uri
+from glasstune.objectives.device import parse_device
+
+
+def run(
+    study_file: Annotated[Path, typer.Argument(help="A study file, e.g. studies/mlp_045.py.")],
+    n_trials: Annotated[int | None, typer.Option(
+        "--n-trials", min=1, help="Total finished trials the study should have (overrides the file).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=1, help="Stop starting new trials after this many seconds.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", envvar=ENV_SEED, help="Study seed.")] = None,
+    smoke: Annotated[bool, typer.Option(
+        "--smoke", help="Run the whole pipeline on a tiny budget as STUDY-smoke.")] = False,
+    device: DeviceOption = "auto",
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress display.")] = True,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the study.")] = 1,
+    gpus: Annotated[str | None, typer.Option(
+        "--gpus", help="GPUs for the workers, e.g. 0,1: one per worker, round-robin [default: every visible "
+        "GPU, for GPU objectives].")] = None,
+    workers_per_gpu: Annotated[int | None, typer.Option(
+        "--workers-per-gpu", min=1, help="At most this many workers on one GPU.")] = None,
+    fail_stale: Annotated[bool, typer.Option(
+        "--fail-stale", help="First mark FAIL the RUNNING trials no process runs any more (storages without "
+        "heartbeats: use only when no other worker runs the study).")] = False,
+    worker_index: Annotated[int, typer.Option("--worker-index", hidden=True)] = 0,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Run (or resume) a study until it has its budget of finished trials."""
+    from glasstune.study.loader import load_study_file
+    from glasstune.study.runner import RunOptions, run_study
+
+    quiet_libraries()
+    spec = load_study_file(study_file)
+    if smoke:
+        spec = spec.smoke_variant()
+    parse_device(device)  # a typo is one line now, not after the data are loaded
+    options = RunOptions(storage=storage or default_storage(), tracking_uri=tracking_uri or default_tracking_uri(),
+                         n_trials=None if smoke else n_trials, timeout=timeout, seed=seed, device=device,
+                         progress=progress, worker=worker_index, fail_stale=fail_stale)
+    from glasstune.study.workers import plan_gpus
+
+    placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
+    if workers > 1:
+        from glasstune.study.workers import run_with_workers
+
+        summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
+    else:
+        if placement[0] is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
+        summary = run_study(spec, options)
+    if summary.failed_stale:
+        make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
+    if worker_index == 0:
+        _print_summary(summary, options.tracking_uri)
+
+
+def _print_summary(summary: Any, tracking_uri: str) -> None:
+    console = make_console()
+    if summary.stopped_reason == "already finished":
+        console.print(f"Study [bold]{summary.study_name}[/bold] already has {summary.finished} finished "
+                      f"trials (budget {summary.budget}): nothing to do. Use --n-trials to extend it.")
+    else:
+        console.print(f"Study [bold]{summary.study_name}[/bold]: {summary.new_trials} trial(s) run now, "
+                      f"{summary.finished}/{summary.budget} finished.")
+    best = summary.best
+    if best:
+        attrs = best["user_attrs"]
+        console.print(f"Best: trial {best['number']}, score {best['value']:.4f}")
+        if "gap" in attrs:
+            console.print(f"  train score {attrs.get('train_score', float('nan')):.4f}, "
+                          f"memorisation gap {attrs['gap']:+.4f}")
+        for key, value in best["params"].items():
+            console.print(f"  {key} = {value}")
+    if summary.experiment_id:
+        console.print(f"Look: glasstune ui  ->  http://127.0.0.1:5000/#/experiments/{summary.experiment_id}/runs")
+    console.print(f"Export: glasstune export {summary.study_name} -o best.yaml")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``run`` to the glasstune command."""
+    app.command()(run)

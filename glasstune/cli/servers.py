@@ -1,0 +1,40 @@
+"""Commands that serve a UI over the study stores: MLflow's (``ui``) and optuna-dashboard."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from glasstune.cli.options import StorageOption, TrackingOption, make_console, study_name
+from glasstune.config import default_storage, default_tracking_uri
+
+
+def ui(
+    study: Annotated[str | None, typer.Argument(help="Open this study's runs.")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 5000,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """The MLflow UI over the study store, on 127.0.0.1."""
+    from glasstune.results.ui import serve_mlflow
+
+    serve_mlflow(tracking_uri or default_tracking_uri(), host=host, port=port,
+                 study=study_name(study) if study else None, console=make_console())
+
+
+def dashboard(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1.")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    storage: StorageOption = None,
+) -> None:
+    """optuna-dashboard over the study storage, on 127.0.0.1."""
+    from glasstune.results.dashboard import serve_dashboard
+
+    serve_dashboard(storage or default_storage(), host=host, port=port, console=make_console())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ui`` and ``dashboard`` to the glasstune command."""
+    app.command()(ui)
+    app.command()(dashboard)

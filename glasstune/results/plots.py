@@ -1,0 +1,80 @@
+"""Figures of a study's results: the memorisation scatter, the transfer matrix's heatmaps, the lab's curves plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def memorisation_scatter(train: Sequence[float], cv: Sequence[float], numbers: Sequence[int],
+                         states: Sequence[str], title: str) -> Figure:
+    """Points far below the diagonal learned their training rows by heart (the lab's 1.0 vs 0.6)."""
+    figure, axis = plt.subplots(figsize=(5.2, 5))
+    for state, marker, colour in (("COMPLETE", "o", "tab:blue"), ("PRUNED", "x", "tab:orange")):
+        chosen = [i for i, s in enumerate(states) if s == state]
+        if chosen:
+            axis.scatter([train[i] for i in chosen], [cv[i] for i in chosen], marker=marker, color=colour,
+                         label=state.lower())
+    for x, y, n in zip(train, cv, numbers, strict=True):
+        axis.annotate(str(n), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axis.plot([0.4, 1.0], [0.4, 1.0], ls="--", color="grey", lw=1, label="no gap")
+    axis.set_xlim(0.4, 1.02)
+    axis.set_ylim(0.4, 1.02)
+    axis.set_xlabel("training balanced accuracy")
+    axis.set_ylabel("cross-validated balanced accuracy")
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def heatmaps(matrices: dict[str, np.ndarray], temperatures: Sequence[float], title: str) -> Figure:
+    """One panel per metric: rows = trained at, columns = evaluated at, values written in the cells."""
+    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.2), squeeze=False)
+    labels = [f"{t:g}" for t in temperatures]
+    for axis, (name, values) in zip(axes[0], matrices.items(), strict=True):
+        image = axis.imshow(values, vmin=0.4, vmax=1.0, cmap="viridis")
+        for i in range(values.shape[0]):
+            for j in range(values.shape[1]):
+                axis.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                          color="white" if values[i, j] < 0.75 else "black")
+        axis.set_xticks(range(len(labels)), labels)
+        axis.set_yticks(range(len(labels)), labels)
+        axis.set_xlabel("evaluated at T")
+        axis.set_ylabel("trained at T")
+        axis.set_title(name.replace("_", " "), fontsize=10)
+        figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def transfer_curves(temperatures: Sequence[float], mean: np.ndarray, std: np.ndarray, *,
+                    baseline: np.ndarray, baseline_std: np.ndarray, chance: np.ndarray,
+                    metric: str, title: str) -> Figure:
+    """The lab's picture: score vs evaluation temperature, one curve per trained network."""
+    figure, axis = plt.subplots(figsize=(7, 4.8))
+    x = np.asarray(temperatures, dtype=float)
+    colours = plt.cm.plasma(np.linspace(0, 0.85, len(x)))  # no pale middle colour
+    for i, t in enumerate(x):
+        axis.errorbar(x, mean[i], yerr=np.nan_to_num(std[i]), marker="o", ms=4, capsize=3, lw=1.4,
+                      color=colours[i], label=f"trained at T = {t:g}")
+        axis.plot([t], [mean[i, i]], marker="*", ms=12, color=colours[i], zorder=5)
+    axis.errorbar(x, baseline, yerr=np.nan_to_num(baseline_std), ls="--", marker="s", ms=4, capsize=3,
+                  color="black", label="linear SVM (C = 0.01), own T")
+    axis.plot(x, chance, ls=":", color="grey", lw=1.5, label="chance (majority class)" if metric == "accuracy"
+              else "chance")
+    axis.set_xlabel("evaluated at temperature T (LJ units)")
+    axis.set_ylabel(f"held-out {metric.replace('_', ' ')}")
+    axis.set_title(title, fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    return figure
