@@ -66,14 +66,23 @@ def run(
         _print_summary(summary, options.tracking_uri)
 
 
+STOPPED = {
+    "budget": "the budget is met",
+    "timeout": "the timeout of {timeout:g} s passed (no trial starts after it); the same command continues",
+    "interrupted": "interrupted",
+}
+
+
 def _print_summary(summary: Any, tracking_uri: str) -> None:
     console = make_console()
     if summary.stopped_reason == "already finished":
         console.print(f"Study [bold]{summary.study_name}[/bold] already has {summary.finished} finished "
                       f"trials (budget {summary.budget}): nothing to do. Use --n-trials to extend it.")
     else:
+        why = STOPPED.get(summary.stopped_reason, summary.stopped_reason or "")
         console.print(f"Study [bold]{summary.study_name}[/bold]: {summary.new_trials} trial(s) run now, "
-                      f"{summary.finished}/{summary.budget} finished.")
+                      f"{summary.finished}/{summary.budget} finished; stopped because "
+                      + why.format(timeout=summary.timeout or 0) + ".")
     best = summary.best
     if best:
         attrs = best["user_attrs"]
@@ -83,6 +92,19 @@ def _print_summary(summary: Any, tracking_uri: str) -> None:
                           f"memorisation gap {attrs['gap']:+.4f}")
         for key, value in best["params"].items():
             console.print(f"  {key} = {value}")
+    baseline = summary.baseline
+    if baseline and "score" in baseline:
+        line = f"Baseline: {baseline.get('name', 'baseline')} scores {baseline['score']:.4f} on the same folds"
+        if best:
+            spread = float(baseline.get("spread", 0.0))
+            margin = best["value"] - baseline["score"]
+            if margin < -spread:
+                line += f"; the best trial is [bold]below the baseline[/bold] by {-margin:.4f}"
+            elif best["value"] <= baseline["score"] + spread:
+                line += "; the best trial is not better than the baseline (within its fold spread)"
+            else:
+                line += f"; the best trial beats it by {margin:.4f}"
+        console.print(line)
     if summary.experiment_id:
         console.print(f"Look: glasstune ui  ->  http://127.0.0.1:5000/#/experiments/{summary.experiment_id}/runs")
     console.print(f"Export: glasstune export {summary.study_name} -o best.yaml")

@@ -50,6 +50,18 @@ class ImageSet:
     def image_size(self) -> tuple[int, int]:
         return int(self.images.shape[1]), int(self.images.shape[2])
 
+    def fingerprint(self) -> str:
+        """A cheap fingerprint (labels and a strided sample of pixels): a study or checkpoint made on
+        other data must not be mixed with this one."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        digest.update(str((self.images.shape, self.provenance.get("name"))).encode())
+        digest.update(np.ascontiguousarray(self.labels).tobytes())
+        step = max(1, len(self.images) // 64)
+        digest.update(np.ascontiguousarray(self.images[::step]).tobytes())
+        return digest.hexdigest()[:16]
+
 
 def load_image_set(path: str | Path) -> ImageSet:
     """Load an ``.npz`` array file or a lab-layout folder (PNGs + metadata.json)."""

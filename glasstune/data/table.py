@@ -56,6 +56,16 @@ class FeatureTable:
         subset = self.frame.loc[rows].reset_index(drop=True)
         return FeatureTable(subset, {**self.provenance, "temperature": temperature})
 
+    def fingerprint(self) -> str:
+        """A checksum of the rows as the objective reads them (features, labels, frames): a study
+        made on other rows must not be mixed with this one."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for array in (self.X, self.y, self.groups if self.groups is not None else np.zeros(0)):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()[:16]
+
     @property
     def source(self) -> str:
         return str(self.provenance.get("source") or self.provenance.get("name") or "data")

@@ -251,6 +251,13 @@ class Tracker:
         self.client.set_terminated(run_id, status="FINISHED")
         return run_id
 
+    def log_study_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        """Final values on the study's parent run (the baseline's scores...)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()])
+
     def finish_study_run(self, run_id: str | None, status: str = "FINISHED") -> None:
         """End the parent run; a failure here is logged, never raised (every trial is stored)."""
         if not run_id:

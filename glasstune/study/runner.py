@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glasstune.data.sources import describe
-from glasstune.errors import GlasstuneError, StoreError, one_line
+from glasstune.errors import DataError, GlasstuneError, StoreError, one_line
 from glasstune.objectives.device import device_for
 from glasstune.stores.names import StudyAttr, Tag, data_tags
 from glasstune.stores.optuna_storage import best_trial_info, finished_trials
 from glasstune.stores.start_gate import StartGate
 from glasstune.study.progress import StudyProgress
-from glasstune.study.spec import Study, default_pruner
+from glasstune.study.spec import Study, default_pruner, describe_objective
 from glasstune.study.trial import MAX_CONSECUTIVE_FAILURES, TrialRunner
 from glasstune.urls import redact
 
@@ -50,7 +50,11 @@ class RunSummary:
     best: dict[str, Any] | None = None
     states: dict[str, int] = field(default_factory=dict)
     stopped_reason: str | None = None
+    """Why the run stopped: "budget", "timeout", "failures", "interrupted" or "already finished"."""
+    timeout: float | None = None
     failed_stale: list[int] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    """The objective's baseline on the study's own folds (``objective.baseline``), if it has one."""
 
 
 def create_or_load(spec: Study, storage: Any, seed: int, worker: int = 0) -> Any:
@@ -91,12 +95,14 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
     if callable(check_data):
         check_data(data)  # the objective's own checks (enough rows for its folds...): now, not in trial 0
     provenance = getattr(data, "provenance", {})
+    fingerprint = data.fingerprint() if callable(getattr(data, "fingerprint", None)) else None
     storage = open_storage(options.storage)
     tracker = Tracker.open(options.tracking_uri)
     # the experiment first: a store that cannot be written fails before the Optuna study exists
     experiment_id = _writing(tracker, lambda: tracker.experiment_id(spec.name))
     study = create_or_load(spec, storage, options.seed if options.seed is not None else spec.seed,
                            options.worker)
+    _check_same_data(study, spec, fingerprint, provenance)
     budget = options.n_trials or spec.n_trials
     known_parent = study.user_attrs.get(StudyAttr.PARENT_RUN)
     parent_run_id = known_parent
@@ -108,18 +114,53 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
                 tracker, lambda: tracker.study_run(experiment_id, spec.name, known_parent, tags=tags))
         tracker.check_writable(parent_run_id, tags, _study_document(spec, study, options, budget, provenance))
     failed_stale = _fail_stale(study, storage, tracker) if options.fail_stale else []
-    seed = _record_study(study, spec, options, provenance)
+    seed = _record_study(study, spec, options, provenance, fingerprint)
     if parent_run_id != known_parent:
         study.set_user_attr(StudyAttr.PARENT_RUN, parent_run_id)
         study.set_user_attr(StudyAttr.EXPERIMENT, experiment_id)
     done = len(finished_trials(study))
     summary = RunSummary(spec.name, budget, done, 0, experiment_id, parent_run_id=parent_run_id,
-                         failed_stale=failed_stale)
+                         failed_stale=failed_stale, timeout=options.timeout or spec.timeout)
+    if needs_work:
+        summary.baseline = _baseline(spec, study, data, tracker, parent_run_id)
+    else:
+        summary.baseline = study.user_attrs.get(StudyAttr.BASELINE)
     prepared = PreparedStudy(study, data, provenance, tracker, summary, seed)
     if not needs_work:
         summary.best = best_trial_info(study)
         summary.stopped_reason = "already finished"
     return prepared
+
+
+def _check_same_data(study: Any, spec: Study, fingerprint: str | None, provenance: dict) -> None:
+    """A study is tuned on one data set: the same name run on other rows would mix two studies'
+    scores in one ranking. Refused before anything is written."""
+    recorded = study.user_attrs.get(StudyAttr.DATA_FINGERPRINT)
+    if recorded is None or fingerprint is None or recorded == fingerprint:
+        return
+    before = (study.user_attrs.get(StudyAttr.PROVENANCE) or {}).get("name") or "other data"
+    now = provenance.get("name") or "the data the study file names now"
+    raise DataError(f"study {spec.name!r} was made on other data ({before}, fingerprint {recorded}) than "
+                    f"{now} (fingerprint {fingerprint}); give the study another name in its study file to "
+                    f"tune on these data, or run it on the data it was made with")
+
+
+def _baseline(spec: Study, study: Any, data: Any, tracker: Any, parent_run_id: str | None) -> dict[str, Any] | None:
+    """The objective's baseline (``objective.baseline(data)``: e.g. the lab's linear SVM on the same
+    folds), scored once when the study first runs, kept in the study and on its parent run."""
+    recorded = study.user_attrs.get(StudyAttr.BASELINE)
+    make = getattr(spec.objective, "baseline", None)
+    if recorded is not None or not callable(make):
+        return recorded
+    baseline = make(data)
+    if not baseline:
+        return None
+    study.set_user_attr(StudyAttr.BASELINE, baseline)
+    scores = {f"baseline_{key}": value for key, value in baseline.items()
+              if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    if parent_run_id and scores:
+        _writing(tracker, lambda: tracker.log_study_metrics(parent_run_id, scores))
+    return baseline
 
 
 def _writing(tracker: Any, step: Any) -> Any:
@@ -208,7 +249,7 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     summary.finished = len(finished_trials(study))
     summary.new_trials = runner.count
     summary.best = best_trial_info(study)
-    summary.stopped_reason = runner.stop_reason
+    summary.stopped_reason = runner.stop_reason or ("timeout" if summary.finished < summary.budget else "budget")
     if runner.stop_reason and runner.stop_reason.startswith("failures"):
         raise GlasstuneError(
             f"study {spec.name} stopped: {MAX_CONSECUTIVE_FAILURES} trials failed in a row; "
@@ -224,9 +265,13 @@ def _close_parent_if_idle(prepared: PreparedStudy, status: str) -> None:
         prepared.tracker.finish_study_run(prepared.summary.parent_run_id, status)
 
 
-def _record_study(study: Any, spec: Study, options: RunOptions, provenance: dict) -> int:
-    """First run: remember seed, data and study file; later runs use the recorded seed."""
+def _record_study(study: Any, spec: Study, options: RunOptions, provenance: dict, fingerprint: str | None) -> int:
+    """First run: remember seed, data, objective and study file; later runs use the recorded seed."""
     attrs = study.user_attrs
+    if fingerprint is not None and StudyAttr.DATA_FINGERPRINT not in attrs:
+        study.set_user_attr(StudyAttr.DATA_FINGERPRINT, fingerprint)
+    if StudyAttr.OBJECTIVE_SETTINGS not in attrs:
+        study.set_user_attr(StudyAttr.OBJECTIVE_SETTINGS, describe_objective(spec.objective))
     if StudyAttr.SEED not in attrs or options.seed is not None:
         study.set_user_attr(StudyAttr.SEED, options.seed if options.seed is not None else spec.seed)
     if StudyAttr.DATA not in attrs:

@@ -20,6 +20,29 @@ def default_pruner() -> Any:
     return optuna.pruners.PercentilePruner(75.0, n_startup_trials=5, n_warmup_steps=1)
 
 
+def describe_objective(objective: Any) -> dict[str, Any]:
+    """The objective's full settings as plain values: its class and every dataclass field, functions
+    (a search space, a network factory) by their module and name. Recorded with the study so an
+    export says exactly what was tuned, not only what the study file says today."""
+    import dataclasses
+
+    def plain(value: Any) -> Any:
+        if callable(value) and hasattr(value, "__qualname__"):
+            return f"{getattr(value, '__module__', '?')}:{value.__qualname__}"
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return value
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if isinstance(value, dict):
+            return {str(key): plain(item) for key, item in value.items()}
+        return repr(value)
+
+    settings: dict[str, Any] = {"class": f"{type(objective).__module__}:{type(objective).__qualname__}"}
+    if dataclasses.is_dataclass(objective):
+        settings.update({item.name: plain(getattr(objective, item.name)) for item in dataclasses.fields(objective)})
+    return settings
+
+
 @dataclass(kw_only=True)
 class Study:
     """A named study: data, objective (which holds the search space), budget and Optuna parts.

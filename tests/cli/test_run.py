@@ -135,3 +135,58 @@ def test_trials_best_and_export(cli, write_study, tmp_path):
 
     as_json = cli("export", "tiny", "-o", "best.json")
     assert json.loads((tmp_path / "best.json").read_text())["study"] == "tiny" and as_json.exit_code == 0
+
+
+def test_the_summary_says_why_the_run_stopped(cli, write_study):
+    path = write_study(n_trials=2)
+    done = cli("run", path, "--no-progress")
+    assert "2/2 finished; stopped because the budget is met." in " ".join(done.stdout.split())
+    timed = cli("run", path, "--no-progress", "--n-trials", "500", "--timeout", "1")
+    assert timed.exit_code == 0, timed.stderr
+    assert "stopped because the timeout of 1 s passed" in " ".join(timed.stdout.split())
+
+
+def test_a_study_refuses_other_data_under_its_name(cli, write_study):
+    from tests.recorded_study import snapshot
+
+    path = write_study(n_trials=1)
+    assert cli("run", path, "--no-progress").exit_code == 0
+    before = snapshot("tiny")
+    assert _study("tiny").user_attrs["glasstune.objective_settings"]["n_folds"] == 3
+    path.write_text(path.read_text().replace("n_per_class=12", "n_per_class=13"))
+    result = cli("run", path, "--no-progress", "--n-trials", "2")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: study 'tiny' was made on other data") and len(result.stderr.splitlines()) == 1
+    assert "give the study another name" in result.stderr
+    assert snapshot("tiny") == before
+
+
+BASELINE_STUDY = '''
+from glasstune import Study
+from glasstune.data.sources import SyntheticSoftness
+
+
+class WithBaseline:
+    summary_columns = ()
+
+    def __call__(self, ctx):
+        return 0.6 + 0.01 * ctx.trial.suggest_int("k", 0, 3)
+
+    def baseline(self, data):
+        return {"name": "always 0.7", "score": 0.7, "spread": 0.02}
+
+
+STUDY = Study(name="based", data=SyntheticSoftness(0.45, n_frames=6, n_per_class=12), objective=WithBaseline(),
+              n_trials=2)
+'''
+
+
+def test_the_baseline_is_scored_once_recorded_and_shown_beside_the_best(cli, write_study):
+    result = cli("run", write_study(name="based", body=BASELINE_STUDY), "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "Baseline: always 0.7 scores 0.7000 on the same folds; the best trial is below the baseline" in text
+    study = _study("based")
+    assert study.user_attrs["glasstune.baseline"]["score"] == 0.7
+    parent = MlflowClient(default_tracking_uri()).get_run(study.user_attrs["glasstune.mlflow_parent_run_id"])
+    assert parent.data.metrics["baseline_score"] == 0.7

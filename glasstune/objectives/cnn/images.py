@@ -6,7 +6,6 @@ gather on the device: no DataLoader, no per-sample Python, no host-to-device cop
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,17 +46,6 @@ def stratified_split(
         parts[2].append(members[n_train + n_val:])
     train, val, test = (np.sort(np.concatenate(part)) for part in parts)
     return Split(train, val, test)
-
-
-def data_signature(data: ImageSet) -> str:
-    """A cheap fingerprint of an image set (labels and a strided sample of pixels): a checkpoint
-    made on other data must not be resumed."""
-    digest = hashlib.sha256()
-    digest.update(str((data.images.shape, data.provenance.get("name"))).encode())
-    digest.update(np.ascontiguousarray(data.labels).tobytes())
-    step = max(1, len(data.images) // 64)
-    digest.update(np.ascontiguousarray(data.images[::step]).tobytes())
-    return digest.hexdigest()[:16]
 
 
 class DeviceImages:

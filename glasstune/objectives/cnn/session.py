@@ -54,7 +54,7 @@ class TrialSession:
     def __init__(self, ctx: TrialContext, data: Any, objective: CNNObjective, network: NetworkFactory | None,
                  network_name: str | None = None) -> None:
         from glasstune.data.image_sets import ImageSet
-        from glasstune.objectives.cnn.images import DeviceImages, data_signature, stratified_split
+        from glasstune.objectives.cnn.images import DeviceImages, stratified_split
         from glasstune.objectives.cnn.network import lab_network
         from glasstune.objectives.device import resolve_device, resolve_precision
 
@@ -71,7 +71,7 @@ class TrialSession:
         self.split = stratified_split(data.labels, seed=objective.split_seed)
         self.images = DeviceImages(data, self.device, self.split.train)
         self.image_size = data.image_size
-        self.data_signature = data_signature(data)
+        self.data_signature = data.fingerprint()
         self.label = provenance_label(data.provenance)
         self.protocol = objective.training_protocol()
         self.outcomes: list[Outcome] = []
