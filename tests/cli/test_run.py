@@ -156,7 +156,8 @@ def test_a_study_refuses_other_data_under_its_name(cli, write_study):
     path.write_text(path.read_text().replace("n_per_class=12", "n_per_class=13"))
     result = cli("run", path, "--no-progress", "--n-trials", "2")
     assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: study 'tiny' was made on other data") and len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: study 'tiny' was made on other data")
+    assert len(result.stderr.splitlines()) == 1
     assert "give the study another name" in result.stderr
     assert snapshot("tiny") == before
 
