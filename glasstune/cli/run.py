@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 
 from glasstune.cli.options import DeviceOption, StorageOption, TrackingOption, make_console, quiet_libraries
 from glasstune.config import ENV_SEED, default_storage, default_tracking_uri
+from glasstune.errors import StudyStopped
 from glasstune.objectives.device import parse_device
 
 
@@ -38,9 +40,9 @@ def run(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Run (or resume) a study until it has its budget of finished trials."""
+    from glasstune.interrupts import stop_on_signals
     from glasstune.study.loader import load_study_file
     from glasstune.study.runner import RunOptions, run_study
-    from glasstune.study.signals import stop_on_signals
 
     quiet_libraries()
     spec = load_study_file(study_file)
@@ -53,15 +55,21 @@ def run(
     from glasstune.study.workers import plan_gpus
 
     placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
-    with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
-        if workers > 1:
-            from glasstune.study.workers import run_with_workers
+    try:
+        with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
+            if workers > 1:
+                from glasstune.study.workers import run_with_workers
 
-            summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
-        else:
-            if placement[0] is not None:
-                os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
-            summary = run_study(spec, options)
+                summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
+            else:
+                if placement[0] is not None:
+                    os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
+                summary = run_study(spec, options)
+    except KeyboardInterrupt as stop:  # Ctrl-C or a signal: the study is saved; said here, before click sees it
+        name = getattr(stop, "signal_name", None)
+        what = f"stopped by {name}" if name else "interrupted"
+        raise StudyStopped(f"{what}: the study is saved and resumes with the same command",
+                           exit_code=128 + int(getattr(stop, "signal_number", signal.SIGINT))) from stop
     if summary.failed_stale:
         make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
     if worker_index == 0:
