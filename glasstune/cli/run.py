@@ -91,6 +91,8 @@ def _print_summary(summary: Any, tracking_uri: str) -> None:
                       f"trials (budget {summary.budget}): nothing to do. Use --n-trials to extend it.")
     else:
         why = STOPPED.get(summary.stopped_reason, summary.stopped_reason or "")
+        if summary.stopped_reason == "budget" and summary.finished < summary.budget:
+            why = "the rest of the budget is running in other processes"
         console.print(f"Study [bold]{summary.study_name}[/bold]: {summary.new_trials} trial(s) run now, "
                       f"{summary.finished}/{summary.budget} finished; stopped because "
                       + why.format(timeout=summary.timeout or 0) + ".")

@@ -18,12 +18,12 @@ from typing import Any, TypeVar
 
 from glasstune.config import sqlite_path
 from glasstune.errors import StoreError
+from glasstune.locks import CONNECT_TIMEOUT_SECONDS, creation_lock
 from glasstune.urls import redact
 
 HEARTBEAT_SECONDS = 30
 MAX_RETRIES = 2
 JOURNAL_PREFIX = "journal:///"
-CONNECT_TIMEOUT_SECONDS = 10
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DIALECT_HINT = "use sqlite:///path/optuna.db, postgresql://user@host/database or journal:///path/study.log"
@@ -71,7 +71,8 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
     else:
         engine_kwargs = {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
+        with creation_lock(url, database):  # two first runs at once must not both create the tables
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
     except Exception as error:
         raise StoreError(
             f"Optuna storage {redact(url)} cannot be opened: {_reason(error)}; "
