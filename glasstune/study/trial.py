@@ -171,7 +171,8 @@ class TrialRunner:
             if self.writer.synced >= mark:
                 del self._writing[run_id]
                 if run.failures:
-                    self.progress.note(f"trial {number:>3} [{run.failures} MLflow logging error(s)] {run.error}")
+                    self.progress.note(f"trial {number:>3}: {run.failures} MLflow record(s) not written ({run.error}); "
+                                       f"its run {run.run_id} is marked FAILED ({Tag.RECORDS_LOST})")
 
     def after(self, study: Any, number: int, outcome: Outcome) -> None:
         """The trial's line on the display; count failures in a row (a bug, not a configuration)."""
