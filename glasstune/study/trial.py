@@ -182,9 +182,12 @@ class TrialRunner:
         note = outcome.reason
         if run.failures:
             note = f"{note} [{run.failures} MLflow logging error(s)]".strip()
-        best = best_trial_info(study)
+        try:
+            best, finished = best_trial_info(study), len(finished_trials(study))
+        except Exception:  # a storage that cannot be read now: the display waits for the next trial
+            best, finished = None, None
         self.progress.trial_finished(number, outcome.state, outcome.value, best and best["value"], note,
-                                     finished_count=len(finished_trials(study)))
+                                     finished_count=finished)
         if outcome.state == "FAIL" and not outcome.interrupted:
             self.failures_in_a_row += 1
             self.last_error = outcome.reason
