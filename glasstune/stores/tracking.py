@@ -77,6 +77,32 @@ def end_run(client: Any, run_id: str, state: str, status: str, tags: Mapping[str
         client.update_run(run_id, status=status)
 
 
+STORE_AWAY = ("Connection refused", "Max retries exceeded", "Connection aborted", "RemoteDisconnected",
+              "Connection reset", "timed out", "503", "502", "504", "database is locked")
+"""Errors of a store that is away for a moment (a tracking server restarting, a locked SQLite file),
+as opposed to a refusal of the call itself (a deleted run, a bad value), which no retry mends."""
+AWAY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 30.0, 30.0)
+"""Seconds between attempts while the store is away: about two minutes in all."""
+
+
+def is_away(error: BaseException) -> bool:
+    """Whether ``error`` says the store could not be reached, rather than that it refused the call."""
+    return any(marker in str(error) for marker in STORE_AWAY)
+
+
+def while_away(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, tried again after each pause while the store is away (a
+    tracking server restarting), for about two minutes."""
+    for pause in [*AWAY_PAUSES, None]:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            if pause is None or not is_away(error):
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
 def bound_http_retries() -> None:
     """Keep MLflow's HTTP retries short unless the user chose otherwise (workers inherit this)."""
     for key, value in HTTP_DEFAULTS.items():
@@ -204,22 +230,13 @@ class Tracker:
 
     def start_trial(self, experiment_id: str, parent_run_id: str, study_name: str, trial_number: int,
                     tags: Mapping[str, str], writer: Any = None) -> TrialRun:
-        """The trial's run (its records then go through ``writer`` if given); if the store fails now,
-        a run without id that logs nothing and counts the failure, so the trial still runs and its
-        result still reaches Optuna."""
-        try:
-            run = self.client.create_run(
-                experiment_id,
-                run_name=f"trial-{trial_number:03d}",
-                tags={
-                    Tag.PARENT: parent_run_id,
-                    Tag.ROLE: Role.TRIAL,
-                    Tag.STUDY: study_name,
-                    Tag.TRIAL_NUMBER: str(trial_number),
-                    Tag.STATE: "RUNNING",
-                    **tags,
-                },
-            )
+        """The trial's run (its records then go through ``writer`` if given); if the store fails now
+        (and is not merely away for a moment), a run without id that logs nothing and counts the
+        failure, so the trial still runs and its result still reaches Optuna."""
+        tags = {Tag.PARENT: parent_run_id, Tag.ROLE: Role.TRIAL, Tag.STUDY: study_name,
+                Tag.TRIAL_NUMBER: str(trial_number), Tag.STATE: "RUNNING", **tags}
+        try:  # a store that is away for a moment (a server restarting) is waited for: the trial has not started
+            run = while_away(self.client.create_run, experiment_id, run_name=f"trial-{trial_number:03d}", tags=tags)
         except Exception as error:
             log.warning("MLflow run for trial %s not created: %s", trial_number, one_line(error))
             detached = TrialRun(self.client, None)

@@ -153,6 +153,7 @@ def _serve(commands: Connection, results: Connection) -> None:
 
     from glasstune.errors import one_line
     from glasstune.figures import save_figure
+    from glasstune.stores.tracking import while_away
 
     for name in ("mlflow", "alembic", "urllib3"):  # after MLflow's import, which sets its own levels
         logging.getLogger(name).setLevel(logging.CRITICAL)  # failures are reported to the study, in one line
@@ -177,13 +178,13 @@ def _serve(commands: Connection, results: Connection) -> None:
                         kwargs = {**kwargs, "status": "FAILED"}
                         with contextlib.suppress(Exception):  # the store may refuse this too: end the run anyway
                             _mark_lost(client, run_id, count, first)
-                    getattr(client, method)(*args, **kwargs)
+                    while_away(getattr(client, method), *args, **kwargs)  # a server restarting is waited for
                 else:
                     figure, path = rest
                     loaded = pickle.loads(figure)
                     save_figure(loaded, path)
                     plt.close(loaded)
-                    client.log_artifact(run_id, path)
+                    while_away(client.log_artifact, run_id, path)
             elif kind == "remove":
                 shutil.rmtree(rest[0], ignore_errors=True)
             elif kind == "sync":
