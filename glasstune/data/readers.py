@@ -89,9 +89,13 @@ def feature_names(n_features: int) -> tuple[str, ...]:
 
 
 def _frame_from_features(path: Path, features: np.ndarray) -> pd.DataFrame:
+    """An array's features as columns; ``frame.attrs["features"]`` names them, the default features."""
     if features.ndim != 2:
         raise DataError(f"{path}: features have shape {features.shape}; expected (rows, features)")
-    return pd.DataFrame(features, columns=list(feature_names(features.shape[1])))
+    names = feature_names(features.shape[1])
+    frame = pd.DataFrame(features, columns=list(names))
+    frame.attrs["features"] = names
+    return frame
 
 
 def _read_npz(path: Path) -> pd.DataFrame:

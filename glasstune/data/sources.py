@@ -123,7 +123,8 @@ class TableFile:
         provenance.setdefault("source", str(path))
         number = isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
         selects = number and TEMPERATURE_COLUMN in frame.columns  # else the number is every row's temperature
-        table = FeatureTable(frame, provenance, features=self.features, label=label, group=group, task=self.task,
+        features = self.features if self.features is not None else frame.attrs.get("features")  # an array: all
+        table = FeatureTable(frame, provenance, features=features, label=label, group=group, task=self.task,
                              classes=self.classes, temperature=None if selects else self.temperature)
         if selects:
             table = table.at_temperature(float(self.temperature))

@@ -111,6 +111,7 @@ class FeatureTable:
                 raise DataError(f"{source}: temperature={value!r}: give a column name or a number")
             frame[TEMPERATURE_COLUMN] = float(value)
             self.temperature = TEMPERATURE_COLUMN
+            self.provenance["temperature"] = float(value)
         if self.temperature is not None and not pd.api.types.is_numeric_dtype(frame[self.temperature]):
             raise DataError(f"{source}: temperature column {self.temperature!r} is not numeric; fix its values")
         return frame

@@ -60,10 +60,13 @@ def lab_search_space(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def fold_splits(table: FeatureTable, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds, grouped by frame when the table has enough frames."""
+    """Stratified folds (by class, or by quintile of a continuous target), grouped by frame when the
+    table has enough frames."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     y, groups = table.y, table.groups
+    if getattr(table, "task", "binary") == "regression":
+        y = np.searchsorted(np.quantile(y, [0.2, 0.4, 0.6, 0.8]), y, side="right")  # quintiles 0..4
     if groups is not None and len(np.unique(groups)) >= n_folds:
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(len(y)), y, groups))
