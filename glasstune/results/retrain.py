@@ -38,20 +38,22 @@ Status = Callable[[str], None]
 def check_export(document: dict[str, Any], rank: int, source: str) -> dict[str, Any]:
     """The exported trial at ``rank``, after checking every key retraining reads: a hand-edited or
     older export is one line naming the key, before anything is loaded."""
-    def need(path: str, kind: type | tuple[type, ...], what: str) -> Any:
+    def need(path: str, kind: type | tuple[type, ...], what: str) -> None:
         value: Any = document
-        for key in path.split("."):
+        *parents, last = path.split(".")
+        for key in parents:
             value = value.get(key) if isinstance(value, dict) else None
-        if value is None:
+        if not isinstance(value, dict) or last not in value:
             raise GlasstuneError(f"{source}: key {path!r} is missing (an export of an older glasstune, or edited by "
                                  f"hand); export the study again with glasstune export")
+        value = value[last]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise GlasstuneError(f"{source}: {path!r} should be {what}, got {value!r}; export the study again")
-        return value
 
+    nothing = type(None)
     for path, kind, what in (("study", str, "a study name"), ("study_file", str, "a path"),
-                             ("study_file_sha256", str, "a checksum"), ("data.source", dict, "a mapping"),
-                             ("data.source.name", str, "a name"), ("data.fingerprint", str, "a checksum"),
+                             ("study_file_sha256", (str, nothing), "a checksum"), ("data.source", dict, "a mapping"),
+                             ("data.source.name", str, "a name"), ("data.fingerprint", (str, nothing), "a checksum"),
                              ("objective", dict, "a mapping"), ("objective.class", str, "a class name")):
         need(path, kind, what)
     trials = document["trials"]
@@ -108,7 +110,10 @@ def _data_source(spec: Any, description: dict[str, Any], smoke: bool) -> Any:
     if smoke and callable(getattr(spec.data, "smoke", None)):
         candidates.insert(0, spec.data.smoke())
     for source in candidates:
-        if _plain(describe(source)) == recorded:
+        current = _plain(describe(source))
+        if "class" not in recorded:  # described before sources named their class
+            current.pop("class", None)
+        if current == recorded:
             return source
     return from_description(description)
 
@@ -125,6 +130,9 @@ def retrain(document: dict[str, Any], rank: int, out_dir: Path, *, source: str =
     if not Path(study_file).is_file():
         raise GlasstuneError(f"the study file {study_file!r} named in the export is not here; run from the project "
                              f"folder")
+    if document["study_file_sha256"] is None:
+        raise GlasstuneError(f"{source}: the study file was not there when the study was exported, so nothing says "
+                             f"{study_file} is the one it ran; export the study again from its project folder")
     if file_sha256(study_file) != document["study_file_sha256"]:
         raise GlasstuneError(f"{study_file} has changed since the export (its checksum differs); restore it as it "
                              f"was exported (e.g. with git), or export the study again")
@@ -138,7 +146,10 @@ def retrain(document: dict[str, Any], rank: int, out_dir: Path, *, source: str =
         check_data(data)
     recorded_fingerprint = document["data"]["fingerprint"]
     fingerprint = data.fingerprint() if callable(getattr(data, "fingerprint", None)) else None
-    other_data = fingerprint != recorded_fingerprint
+    other_data = recorded_fingerprint is None or fingerprint != recorded_fingerprint
+    if recorded_fingerprint is None and not allow_other_data:
+        raise DataError(f"study {document['study']!r} recorded no fingerprint of its data (made by an older "
+                        f"glasstune), so these rows cannot be checked; pass --allow-other-data to retrain unchecked")
     if other_data and not allow_other_data:
         raise DataError(f"{getattr(data_source, 'name', 'the data')}: these rows are not the ones study "
                         f"{document['study']!r} was tuned on (fingerprint {fingerprint}, exported "
