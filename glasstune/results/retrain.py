@@ -136,6 +136,9 @@ def retrain(document: dict[str, Any], rank: int, out_dir: Path, *, source: str =
     if file_sha256(study_file) != document["study_file_sha256"]:
         raise GlasstuneError(f"{study_file} has changed since the export (its checksum differs); restore it as it "
                              f"was exported (e.g. with git), or export the study again")
+    model_dir = out_dir / "model"
+    if model_dir.exists() and not (model_dir / "MLmodel").exists():
+        raise GlasstuneError(f"{model_dir}: exists and is not a saved model; choose another --out")
     spec = load_study_file(study_file)
     objective, smoke = _study_objective(spec, document["objective"])
     data_source = _data_source(spec, document["data"]["source"], smoke)

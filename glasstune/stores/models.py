@@ -79,18 +79,25 @@ def _signature(model: Any, example: pd.DataFrame) -> Any:
 
 
 def save_model(model: Any, folder: Path, example: pd.DataFrame, metadata: dict[str, Any]) -> Path:
-    """Write ``model`` as an MLflow model into ``folder`` (made anew); ``example`` holds a few rows of
-    its feature columns (as float64) for the signature and the input example."""
+    """Write ``model`` as an MLflow model into ``folder``; ``example`` holds a few rows of its feature
+    columns (as float64) for the signature and the input example. The model is written beside the
+    folder and renamed into place; a model saved there before is replaced, anything else is refused."""
     import shutil
 
-    if folder.exists():
-        shutil.rmtree(folder)
+    if folder.exists() and not (folder / "MLmodel").exists():
+        raise StoreError(f"{folder}: exists and is not a saved model; choose another --out")
+    partial = folder.with_name(f".{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
     try:
         with _quiet():
-            mlflow.pyfunc.save_model(str(folder), python_model=FramePredictor(model),
+            mlflow.pyfunc.save_model(str(partial), python_model=FramePredictor(model),
                                      signature=_signature(model, example), input_example=example.head(3),
                                      pip_requirements=_requirements(), metadata=metadata)
+        if folder.exists():
+            shutil.rmtree(folder)
+        partial.rename(folder)
     except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
         raise StoreError(f"{folder}: cannot write the model ({error.strerror}); choose another --out") from error
     return folder
 

@@ -161,6 +161,10 @@ def test_the_retrained_model_predicts_as_glasstune_predict_and_registers(project
     again = cli("predict", "out/model", "renamed.parquet", "--features", "x0:x99", "-o", "again.parquet")
     assert again.exit_code == 0, again.stderr
     np.testing.assert_array_equal(pd.read_parquet(project / "again.parquet")["probability"], written["probability"])
+    _one_line_error(cli("predict", "out/model", "renamed.parquet", "--features", "x0:x9"),
+                    "--features names 10 column(s); the model was trained on 100 (f0 ... f99)")
+    _one_line_error(cli("predict", "out", "new.csv"), "out: not a saved model (no MLmodel file)")
+    _one_line_error(cli("predict", "out/model", "new.csv", "-o", "p.xlsx"), "write predictions to a .parquet or .csv")
 
 
 def test_retrain_refuses_a_changed_study_file(project, cli):
@@ -179,6 +183,13 @@ def test_retrain_refuses_other_data_unless_asked(project, cli):
     anyway = cli("retrain", "own.yaml", "--out", "out", "--allow-other-data", "--no-progress")
     assert anyway.exit_code == 0, anyway.stderr
     assert "on other data than the study's" in " ".join(anyway.stdout.split())
+
+
+def test_retrain_never_overwrites_a_folder_that_is_not_a_model(project, cli):
+    (project / "out" / "model").mkdir(parents=True)
+    (project / "out" / "model" / "notes.txt").write_text("mine")
+    _one_line_error(cli("retrain", "own.yaml", "--out", "out"), "out/model: exists and is not a saved model")
+    assert (project / "out" / "model" / "notes.txt").read_text() == "mine"
 
 
 def _drop_fingerprint(document: dict) -> None:

@@ -162,3 +162,18 @@ def test_cuda_matches_cpu_for_other_tasks(task):
                 for device in ("cpu", "cuda"))
     np.testing.assert_allclose(gpu.train(5), cpu.train(5), rtol=1e-3)
     assert np.abs(gpu.held_out_scores(table.X, table.y) - cpu.held_out_scores(table.X, table.y)).max() < 0.05
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_saved_network_predicts_what_the_torch_network_does(task):
+    """The final model keeps the torch network as numpy arrays: same outputs, without torch."""
+    from glasstune.objectives.mlp.final import FinalMLP
+
+    table = _task_table("regression" if task == "regression" else "multiclass")
+    y = (table.y > 0).astype(int) if task == "binary" else table.y
+    every_row = [(np.arange(len(y)), np.zeros(0, dtype=int))]
+    settings = MLPSettings.from_sklearn({"hidden_layer_sizes": (8, 8), "learning_rate_init": 1e-2})
+    model = FoldBatchedMLP(table.X, y, every_row, settings=settings, seed=0, task=task)
+    model.train(5)
+    final = FinalMLP(tuple(f"f{i}" for i in range(6)), task, "torch", parameters=model.fold_parameters(0))
+    np.testing.assert_allclose(final.predict_output(table.X), model.predict_output(0, table.X), rtol=1e-5, atol=1e-6)
