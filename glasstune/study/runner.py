@@ -18,6 +18,7 @@ from typing import Any
 
 from glasstune.data.sources import describe
 from glasstune.errors import DataError, GlasstuneError, StoreError, one_line
+from glasstune.interrupts import deferred_signals
 from glasstune.objectives.device import device_for
 from glasstune.stores.names import StudyAttr, Tag, data_tags
 from glasstune.stores.optuna_storage import RETRY_PAUSES, best_trial_info, finished_trials, with_retries
@@ -272,17 +273,18 @@ def _trials(prepared: PreparedStudy, runner: TrialRunner, gate: StartGate, timeo
     while True:
         if timeout is not None and time.monotonic() - started >= timeout:
             return "timeout", None
-        recover(study, prepared.storage, prepared.tracker)  # trials of dead processes: failed and retried
-        if not gate.admit():  # finished trials and those running elsewhere fill the budget
-            return "budget", None
-        try:
-            trial = study.ask()  # an enqueued retry first, else a new trial from the sampler
-        finally:
-            gate.release()  # the trial is RUNNING: another worker counts it now
+        with deferred_signals():  # a stop waits until the trial is made (or not): no half-written trial
+            recover(study, prepared.storage, prepared.tracker)  # trials of dead processes: failed and retried
+            if not gate.admit():  # finished trials and those running elsewhere fill the budget
+                return "budget", None
+            try:
+                trial = study.ask()  # an enqueued retry first, else a new trial from the sampler
+            finally:
+                gate.release()  # the trial is RUNNING: another worker counts it now
         outcome = runner.run(trial)
-        with _as_in_optimize(study) as stop_asked:
+        with deferred_signals(), _as_in_optimize(study) as stop_asked:  # the outcome is saved whole
             failure = save_outcome(study, trial, outcome)
-        runner.close(trial, outcome, not_saved=failure)
+            runner.close(trial, outcome, not_saved=failure)
         runner.after(study, trial.number, outcome)
         if failure:
             return "not saved", failure

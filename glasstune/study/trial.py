@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from glasstune.config import trial_checkpoint_dir
-from glasstune.errors import interrupted_reason, one_line
+from glasstune.errors import one_line
+from glasstune.interrupts import deferred_signals, interrupted_reason
 from glasstune.objectives.context import TrialContext
 from glasstune.objectives.device import gpu_label
 from glasstune.stores.doctor import close_orphan_runs
@@ -196,7 +197,8 @@ def _record(trial: Any, attrs: dict[str, Any], *, must: bool = True) -> None:
     reason, which the run's tags also carry, is not worth losing the outcome over."""
     for key, value in attrs.items():
         try:
-            with_retries(lambda key=key, value=value: trial.set_user_attr(key, value), f"recording {key}")
+            with deferred_signals():
+                with_retries(lambda key=key, value=value: trial.set_user_attr(key, value), f"recording {key}")
         except Exception:
             if must:
                 raise
