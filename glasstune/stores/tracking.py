@@ -39,12 +39,22 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BA
 HTTP_PROBE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
-def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None) -> str:
+def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None,
+                        tags: Mapping[str, str] | None = None) -> str:
     """The MLflow status a trial's run should end with: an interrupted (Ctrl-C) trial is FAIL in
-    Optuna, so the study redoes it, and KILLED in MLflow, because nothing went wrong in it."""
+    Optuna, so the study redoes it, and KILLED in MLflow, because nothing went wrong in it. A run
+    that lost records (a full disk, a store that went away) is FAILED whatever its trial's state:
+    its metrics or files are not all there, and its status says so."""
+    if (tags or {}).get(Tag.RECORDS_LOST):
+        return "FAILED"
     if state == "FAIL" and (user_attrs or {}).get("interrupted"):
         return "KILLED"
     return RUN_STATUS.get(state, "FAILED")
+
+
+def records_lost_tag(count: int, first_error: str) -> dict[str, str]:
+    """The tag of a run some of whose records could not be written."""
+    return {Tag.RECORDS_LOST: f"{count} record(s) not written, first: {first_error}"[:5000]}
 
 
 STALE_REASON = "worker stopped (no heartbeat); trial failed and retried"
@@ -340,8 +350,10 @@ class TrialRun:
             tags[Tag.PRUNE_REASON if state == "PRUNED" else Tag.ERROR] = reason
         if interrupted:
             tags[Tag.INTERRUPTED] = "true"
+        if self.failures and self.writer is None:  # (the writer's process judges the calls it makes)
+            tags.update(records_lost_tag(self.failures, self.error or ""))
         self.set_tags(tags)
-        status = expected_run_status(state, {"interrupted": interrupted})
+        status = expected_run_status(state, {"interrupted": interrupted}, tags)
         self._safely("set_terminated", self.run_id, status=status)
 
     def discard(self, folder: Path) -> None:
@@ -352,9 +364,9 @@ class TrialRun:
             shutil.rmtree(folder, ignore_errors=True)
 
     def note_failure(self, error: str) -> None:
+        """Count a record that was not written; the first error is the one said (the rest repeat it)."""
         self.failures += 1
-        self.error = error
-        log.warning("MLflow logging failed for run %s: %s", self.run_id, error)
+        self.error = self.error or error
 
     def _safely(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self.run_id is None:  # the run was never created: nothing to log to

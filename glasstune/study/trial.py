@@ -32,6 +32,7 @@ from glasstune.study.spec import Study
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 5
+CHANGED_KIND = "Cannot set different distribution kind to the same parameter name"
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Outcome:
     value: float | None = None
     reason: str = ""
     interrupted: bool = False
+    fatal: bool = False
+    """The same failure would end every later trial (the search space no longer fits the study)."""
 
 
 class TrialRunner:
@@ -98,12 +101,23 @@ class TrialRunner:
             reason = interrupted_reason(stop)
             _record(trial, {TrialAttr.ERROR: reason, TrialAttr.INTERRUPTED: True}, must=False)
             return Outcome("FAIL", reason=reason, interrupted=True)
-        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
-            reason = one_line(error)
+        except ValueError as error:
+            if CHANGED_KIND not in str(error):
+                return self._failed(trial, run, workdir, error)
+            reason = ("the search space changed: a parameter is drawn with another kind (int, float, categorical) "
+                      "than in this study's earlier trials; give the study another name in its study file")
             _record(trial, {TrialAttr.ERROR: reason}, must=False)
-            _log_traceback(run, workdir)
-            return Outcome("FAIL", reason=reason)
+            return Outcome("FAIL", reason=reason, fatal=True)
+        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
+            return self._failed(trial, run, workdir, error)
         return Outcome("COMPLETE", value=value)
+
+    def _failed(self, trial: Any, run: Any, workdir: Path, error: BaseException) -> Outcome:
+        """A failure of the study's code (called while it is being handled: the traceback is kept)."""
+        reason = one_line(error)
+        _record(trial, {TrialAttr.ERROR: reason}, must=False)
+        _log_traceback(run, workdir)
+        return Outcome("FAIL", reason=reason)
 
     def close(self, trial: Any, outcome: Outcome, not_saved: str | None = None) -> None:
         """End the trial's run as its outcome says, once Optuna has the outcome; ``not_saved``: the
@@ -157,7 +171,8 @@ class TrialRunner:
             if self.writer.synced >= mark:
                 del self._writing[run_id]
                 if run.failures:
-                    self.progress.note(f"trial {number:>3} [{run.failures} MLflow logging error(s)] {run.error}")
+                    self.progress.note(f"trial {number:>3}: {run.failures} MLflow record(s) not written ({run.error}); "
+                                       f"its run {run.run_id} is marked FAILED ({Tag.RECORDS_LOST})")
 
     def after(self, study: Any, number: int, outcome: Outcome) -> None:
         """The trial's line on the display; count failures in a row (a bug, not a configuration)."""
