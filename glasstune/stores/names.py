@@ -41,6 +41,10 @@ class TrialAttr:
     PRUNE_REASON = "prune_reason"
     INTERRUPTED = "interrupted"
     OWNER = "owner"
+    STEP_UNIT = "step_unit"
+    """What a step of the trial's intermediate values counts (epoch, iteration, fold), set by its objective."""
+    DATA = "data"
+    """The data set the trial ran on, in words ('... [SYNTHETIC]' for synthetic data)."""
 
 
 class Tag:
