@@ -164,6 +164,7 @@ class CrossValidatedMLP:
 
     def _run_sklearn(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """One fold after another; the pruner sees the running mean after each fold."""
+        import optuna
         import pandas as pd
 
         X, y = table.X, table.y
@@ -184,13 +185,20 @@ class CrossValidatedMLP:
             ctx.log_metrics({f"fold_{key}": value for key, value in scores.items()}, step=fold + 1)
             running = pd.DataFrame(rows)
             self._summarize(ctx, running)
-            ctx.report(running["balanced_accuracy"].mean(), step=fold + 1)
-        return self._finish(ctx, pd.DataFrame(rows), curves, table)
+            reports = [(len(curve), running["balanced_accuracy"].mean(), running["train_balanced_accuracy"].mean())]
+            try:
+                ctx.report(running["balanced_accuracy"].mean(), step=fold + 1, unit="fold",
+                           label="held-out (mean of the folds so far)")
+            except optuna.TrialPruned:
+                self._stopped(ctx, curves, reports, table)
+                raise
+        return self._finish(ctx, pd.DataFrame(rows), curves, table, reports)
 
     def _run_torch(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """All folds trained together in chunks of epochs; the pruner sees the mean held-out
         balanced accuracy after each chunk (step = epochs done). The full per-fold scores (train
         score, AUC, gap) are computed once, at the end: per chunk they cost more than training."""
+        import optuna
         import pandas as pd
 
         from glasstune.objectives.mlp.model import FoldBatchedMLP, MLPSettings
@@ -202,6 +210,8 @@ class CrossValidatedMLP:
         model = FoldBatchedMLP(X, y, folds, settings=MLPSettings.from_sklearn(config), seed=ctx.seed,
                                device=ctx.device)
         curves: list[list[float]] = [[] for _ in folds]
+        reports: list[tuple[int, float, float]] = []
+        """(epoch, held-out, training balanced accuracy) at each report, for the trial's figure"""
         for report_at in report_epochs(epochs, self.chunk_epochs):
             start = model.epochs_done
             ctx.status(f"epoch {start}/{epochs} ({len(folds)} folds)")
@@ -213,8 +223,14 @@ class CrossValidatedMLP:
                 ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1,
                                 every=_every(epochs), last_step=epochs)
             held_out = float(model.held_out_balanced_accuracy(X, y).mean())
+            training = training_balanced_accuracy(model, X, y, folds) if ctx.keeps_artifacts else math.nan
+            reports.append((model.epochs_done, held_out, training))
             ctx.summarize(cv_score=held_out, epochs_done=model.epochs_done)
-            ctx.report(held_out, step=model.epochs_done)
+            try:
+                ctx.report(held_out, step=model.epochs_done, unit="epoch", label="held-out")
+            except optuna.TrialPruned:
+                self._stopped(ctx, curves, reports, table)
+                raise
         rows = [{"fold": fold + 1, "n_train": len(train), "n_test": len(test),
                  **fold_scores(model.fold(fold), X, y, train, test)}
                 for fold, (train, test) in enumerate(folds)]
@@ -222,15 +238,32 @@ class CrossValidatedMLP:
         for row in rows:
             ctx.log_metrics({f"fold_{key}": value for key, value in row.items()
                              if key not in ("fold", "n_train", "n_test")}, step=row["fold"])
-        return self._finish(ctx, running, curves, table)
+        return self._finish(ctx, running, curves, table, reports)
 
-    def _finish(self, ctx: TrialContext, folds: Any, curves: list, table: FeatureTable) -> float:
+    def _finish(self, ctx: TrialContext, folds: Any, curves: list, table: FeatureTable,
+                reports: list[tuple[int, float, float]]) -> float:
         ctx.log_table(folds, "folds.csv")
         if ctx.keeps_artifacts:
-            ctx.log_figure(loss_curves_figure(curves, ctx, table), "loss_curves.png")
+            ctx.log_figure(training_figure(ctx, table, curves, reports), "loss_curves.png")
         totals = self._summarize(ctx, folds)
         ctx.log_metrics(totals)
         return totals[self.metric]
+
+    def _stopped(self, ctx: TrialContext, curves: list, reports: list[tuple[int, float, float]],
+                 table: FeatureTable) -> None:
+        """A pruned trial keeps its figure (with the pruner's threshold) and the scores it had when it
+        stopped, so its run is not a row of blanks; a figure that fails must not hide why it stopped."""
+        _, held_out, training = reports[-1]
+        scores = {"cv_balanced_accuracy": held_out}
+        if math.isfinite(training):
+            scores.update(train_balanced_accuracy=training, memorisation_gap=training - held_out)
+            ctx.summarize(train_score=training, gap=training - held_out)
+        ctx.log_metrics(scores)
+        if ctx.keeps_artifacts:
+            try:
+                ctx.log_figure(training_figure(ctx, table, curves, reports), "loss_curves.png")
+            except Exception as error:
+                ctx.set_tags({Tag.PARTIAL_ARTIFACTS_ERROR: str(error)[:200]})
 
     def _summarize(self, ctx: TrialContext, folds: Any) -> dict[str, float]:
         """Mean (and spread) over the folds done so far; also shown in the trials table."""
@@ -278,8 +311,28 @@ def _every(epochs: int) -> int:
     return max(1, math.ceil(epochs / CURVE_POINTS))
 
 
-def loss_curves_figure(curves: list, ctx: TrialContext, table: FeatureTable) -> Any:
-    from glasstune.objectives.mlp.plots import loss_curves
+def training_balanced_accuracy(model: Any, X: np.ndarray, y: np.ndarray,
+                               folds: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean over folds of each fold network's balanced accuracy on its own training rows: the other
+    half of the memorisation gap, drawn beside the held-out score at every report."""
+    scores = []
+    for fold, (train, _) in enumerate(folds):
+        predicted = model.predict_proba(fold, X[train]) > 0.5
+        truth = np.asarray(y[train]) == 1
+        scores.append(np.mean([np.mean(predicted[truth == c] == c) for c in (False, True) if np.any(truth == c)]))
+    return float(np.mean(scores))
 
-    title = f"trial {ctx.trial.number} · {provenance_label(table.provenance)}"
-    return loss_curves(curves, title)
+
+def training_figure(ctx: TrialContext, table: FeatureTable, curves: list,
+                    reports: list[tuple[int, float, float]]) -> Any:
+    """The trial's figure: scores at the report epochs over the loss curves, and why it stopped if pruned."""
+    from glasstune.objectives.mlp.plots import training_curves
+
+    epochs, held_out, training = ([report[k] for report in reports] for k in range(3))
+    pruned = ctx.pruned
+    by_epoch = pruned is not None and pruned.unit == "epoch"
+    return training_curves(
+        curves, epochs, held_out, training,
+        title=f"trial {ctx.trial.number} · {provenance_label(table.provenance)}",
+        thresholds=pruned.thresholds if by_epoch else None, pruned_at=pruned.step if by_epoch else None,
+        notes=[pruned.reason] if pruned is not None else [])
