@@ -203,7 +203,9 @@ def _top_params(study: Any, varied: list[str]) -> list[str]:
     import optuna
 
     try:
-        importances = optuna.importance.get_param_importances(study, params=varied)
+        with warnings.catch_warnings():  # Optuna warns about regimes of few trials: the figures say enough
+            warnings.simplefilter("ignore")
+            importances = optuna.importance.get_param_importances(study, params=varied)
         return list(importances)[:2]
     except Exception:
         return varied[:2]
