@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from glasstune.data.provenance import provenance_label
 from glasstune.figures import save_figure
+from glasstune.interrupts import deferred_signals
 from glasstune.stores.names import TrialAttr
 
 if TYPE_CHECKING:
@@ -103,14 +104,16 @@ class TrialContext:
 
         from glasstune.objectives.pruning import explain
 
-        self.trial.report(float(value), step)
+        with deferred_signals():  # Ctrl-C waits until the value is stored (never half a write)
+            self.trial.report(float(value), step)
+            prune = self.trial.should_prune()
         self.log_metrics({"intermediate_value": value}, step=step)
         if not self._described:
             self._described = True
             provenance = getattr(self.data, "provenance", None)
             self._record({TrialAttr.STEP_UNIT: unit,
                           **({TrialAttr.DATA: provenance_label(provenance)} if provenance else {})})
-        if self.trial.should_prune():
+        if prune:
             self.pruned = explain(self.trial, float(value), step, unit=unit, label=label, where=where)
             self._record({TrialAttr.PRUNE_REASON: self.pruned.reason})
             if self.keeps_artifacts:
@@ -122,8 +125,9 @@ class TrialContext:
     def _record(self, attrs: Mapping[str, Any]) -> None:
         set_attr = getattr(self.trial, "set_user_attr", None)
         if set_attr is not None:
-            for key, value in attrs.items():
-                set_attr(key, value)
+            with deferred_signals():
+                for key, value in attrs.items():
+                    set_attr(key, value)
 
     def status(self, text: str) -> None:
         """A short line for the progress display (e.g. 'fold 2/5')."""

@@ -23,6 +23,7 @@ from typing import Any
 from glasstune.config import sqlite_path
 from glasstune.errors import StoreError, one_line
 from glasstune.figures import save_figure
+from glasstune.locks import creation_lock
 from glasstune.stores.names import Role, Tag
 from glasstune.urls import redact
 
@@ -123,9 +124,11 @@ class Tracker:
             )
         bound_http_retries()
         try:
-            tracker = cls(tracking_uri)
-            with _environment(HTTP_PROBE if tracking_uri.startswith(("http://", "https://")) else {}):
-                tracker.client.search_experiments(max_results=1)
+            # the first use creates (or migrates) the store's tables: one process at a time
+            with creation_lock(tracking_uri, database):
+                tracker = cls(tracking_uri)
+                with _environment(HTTP_PROBE if tracking_uri.startswith(("http://", "https://")) else {}):
+                    tracker.client.search_experiments(max_results=1)
         except Exception as error:
             raise StoreError(f"MLflow store {redact(tracking_uri)} is not usable: {_store_reason(error)}; "
                              f"check --tracking-uri or $MLFLOW_TRACKING_URI") from error
