@@ -187,6 +187,8 @@ def copy_figures(study: Any, tracker: Any, store: Any) -> int:
     where optuna-dashboard looks for a trial's artifacts. Returns how many were copied."""
     from glasstune.stores.views import download_figures
 
+    # optuna-dashboard keys a trial's artifacts by the trial's storage id and writes them with the
+    # storage's own methods, as its save_note does: Optuna has no public name for either
     storage = study._storage
     known = storage.get_study_system_attrs(study._study_id)
     copied = 0

@@ -113,7 +113,7 @@ def test_trials_best_and_export(cli, write_study, tmp_path):
     rows = json.loads(table.stdout)
     assert len(rows) == 3 and {"cv_score", "train_score", "gap", "duration_s"} <= set(rows[0])
     assert "tiny" in cli("trials", str(path)).stdout  # the study file stands for the study
-    assert "value" in cli("best", "tiny").stdout
+    assert "held-out balanced accuracy" in cli("best", "tiny").stdout
 
     exported = cli("export", "tiny", "-o", "best.yaml", "--top", "2")
     assert exported.exit_code == 0, exported.stderr
