@@ -51,5 +51,7 @@ def one_line(error: BaseException) -> str:
         return interrupted_reason(error)
     if isinstance(error, SystemExit):
         return f"the study's code called sys.exit({error.code!r})"
+    if type(error).__name__ == "StorageInternalError" and error.__cause__ is not None:
+        error = error.__cause__  # Optuna's wrapper blames "invalid data"; the cause says what happened
     text = str(error).strip().splitlines()
     return redact(f"{type(error).__name__}: {text[0] if text else ''}")[:500]

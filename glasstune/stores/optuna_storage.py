@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from glasstune.config import sqlite_path
-from glasstune.errors import StoreError
+from glasstune.errors import StoreError, one_line
 from glasstune.locks import CONNECT_TIMEOUT_SECONDS, creation_lock
 from glasstune.urls import redact
 
 HEARTBEAT_SECONDS = 30
+SQLITE_TIMEOUT_SECONDS = 30.0
 MAX_RETRIES = 2
 JOURNAL_PREFIX = "journal:///"
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
             ),
         }
     if database is not None:
-        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": sqlite_timeout()}}
     elif url.startswith("postgresql"):  # a host that drops packets must not hang for minutes
         engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}
     else:
@@ -79,6 +80,19 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
             f"Optuna storage {redact(url)} cannot be opened: {_reason(error)}; "
             f"check the URL (--storage or $GLASSTUNE_STORAGE) and that the database is running"
         ) from error
+
+
+def sqlite_timeout() -> float:
+    """How long one write waits for a locked SQLite file: ``$GLASSTUNE_SQLITE_TIMEOUT`` or 30 s
+    (a write that still fails is retried, see ``with_retries``)."""
+    text = os.environ.get("GLASSTUNE_SQLITE_TIMEOUT", str(SQLITE_TIMEOUT_SECONDS))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StoreError(f"GLASSTUNE_SQLITE_TIMEOUT={text!r}: give a number of seconds above 0")
+    return value
 
 
 def heartbeat_seconds() -> int:
@@ -203,6 +217,6 @@ def with_retries(write: Callable[[], T], what: str, pauses: Sequence[float] = RE
         except Exception as error:
             if pause is None:
                 raise
-            log.warning("%s failed (%s); again in %.0f s", what, _reason(error), pause)
+            log.warning("%s failed (%s); again in %.0f s", what, one_line(error), pause)
             time.sleep(pause)
     raise AssertionError("unreachable")

@@ -171,7 +171,8 @@ class TrialRunner:
             if self.writer.synced >= mark:
                 del self._writing[run_id]
                 if run.failures:
-                    self.progress.note(f"trial {number:>3} [{run.failures} MLflow logging error(s)] {run.error}")
+                    self.progress.note(f"trial {number:>3}: {run.failures} MLflow record(s) not written ({run.error}); "
+                                       f"its run {run.run_id} is marked FAILED ({Tag.RECORDS_LOST})")
 
     def after(self, study: Any, number: int, outcome: Outcome) -> None:
         """The trial's line on the display; count failures in a row (a bug, not a configuration)."""
@@ -181,9 +182,12 @@ class TrialRunner:
         note = outcome.reason
         if run.failures:
             note = f"{note} [{run.failures} MLflow logging error(s)]".strip()
-        best = best_trial_info(study)
+        try:
+            best, finished = best_trial_info(study), len(finished_trials(study))
+        except Exception:  # a storage that cannot be read now: the display waits for the next trial
+            best, finished = None, None
         self.progress.trial_finished(number, outcome.state, outcome.value, best and best["value"], note,
-                                     finished_count=len(finished_trials(study)))
+                                     finished_count=finished)
         if outcome.state == "FAIL" and not outcome.interrupted:
             self.failures_in_a_row += 1
             self.last_error = outcome.reason
