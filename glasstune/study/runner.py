@@ -238,7 +238,8 @@ def _study_document(spec: Study, study: Any, options: RunOptions, budget: int, d
     return {"study": spec.name, "description": spec.description, "budget": budget,
             "direction": spec.direction, "seed": seed, "objective": type(spec.objective).__name__,
             "metric": metric_name(spec.objective, data), "data": describe(spec.data),
-            "provenance": getattr(data, "provenance", {}), "study_file": str(spec.source_file) if spec.source_file else None,
+            "provenance": getattr(data, "provenance", {}),
+            "study_file": str(spec.source_file) if spec.source_file else None,
             "optuna_storage": redact(options.storage)}
 
 
