@@ -138,7 +138,7 @@ def _print_summary(summary: Any, tracking_uri: str) -> None:
                 line += f"; the best trial beats it by {margin:.4f}"
         console.print(line)
     if summary.experiment_id:
-        console.print(f"Look: glasstune ui  ->  http://127.0.0.1:5000/#/experiments/{summary.experiment_id}/runs")
+        console.print(f"Look: glasstune ui {summary.study_name}   (the trials, best first, in MLflow's UI)")
     console.print(f"Export: glasstune export {summary.study_name} -o best.yaml")
 
 
