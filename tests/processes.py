@@ -57,8 +57,10 @@ def running_trials_in(storage_url: str, study: str) -> list[int]:
     """RUNNING trials that have their MLflow run, read through Optuna (journal, PostgreSQL)."""
     import optuna
 
+    from glasstune.stores.optuna_storage import open_storage
+
     try:
-        loaded = optuna.load_study(study_name=study, storage=storage_url)
+        loaded = optuna.load_study(study_name=study, storage=open_storage(storage_url, heartbeat=False))
         running = loaded.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     except Exception:  # not created yet
         return []

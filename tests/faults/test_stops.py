@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from glasstune.config import default_tracking_uri
+from glasstune.stores.optuna_storage import open_storage
 from tests.processes import SLOW_STUDY, start_and_wait
 
 
@@ -46,7 +47,7 @@ def test_a_killed_study_finishes_when_run_again(cli, write_study, tmp_path, requ
 
     again = cli("run", path, "--no-progress", "--storage", storage)
     assert again.exit_code == 0, again.stderr
-    study = optuna.load_study(study_name="slow", storage=storage)
+    study = optuna.load_study(study_name="slow", storage=open_storage(storage, heartbeat=False))
     killed, *rest = study.trials
     assert killed.state == TrialState.FAIL and "stopped without ending it" in killed.user_attrs["error"]
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 2  # exactly the budget
