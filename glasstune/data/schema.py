@@ -14,7 +14,7 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(
 )
 ID_COLUMNS = ("temperature", "frame", "particle", "species")
 LABEL_COLUMN = "label"
-OPTIONAL_COLUMNS = ("phop",)
+OPTIONAL_COLUMNS = ("phop", "propensity")
 LAB_TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
 """The temperatures the lab trained and evaluated at."""
 REQUIRED_COLUMNS = (*ID_COLUMNS[:1], *FEATURE_COLUMNS, LABEL_COLUMN)

@@ -3,7 +3,8 @@
 One iteration = ``batches_per_iteration`` (10) Adam steps. Before each iteration the model is
 measured on fixed subsets (up to 1,000 train and validation images, fewer test images for the
 curves); the schedule sets that iteration's learning rate from the validation accuracy; the best
-validation weights are kept. Hooks see each measurement (to log, report to a pruner, print status)
+validation weights are kept, chosen among the measurements after training started (never the
+untrained network of step 0). Hooks see each measurement (to log, report to a pruner, print status)
 and may stop the run by raising. ``latest.pt`` and ``best.pt`` are written every few iterations and
 at the end; a run started with the same configuration resumes from them exactly.
 
@@ -218,7 +219,9 @@ class Trainer:
             else torch.full((), math.nan, device=self.device),
         ]).tolist()
         train_acc, train_loss, val_acc, val_loss, test_acc, test_loss, batch_loss = values
-        if val_acc > self.best_val:
+        # Step 0 is the untrained network: chance at best, and on a small validation set a lucky
+        # chance score would otherwise stand as "the best checkpoint" of a run that never learned.
+        if step > 0 and val_acc > self.best_val:
             self.best_val, self.best_step = val_acc, step
             self.best_state = _copy_state(self.model)
             self._best_dirty = True
@@ -226,7 +229,8 @@ class Trainer:
         record = {
             "step": step, "train_acc": train_acc, "val_acc": val_acc, "test_acc": test_acc,
             "train_loss": train_loss, "val_loss": val_loss, "test_loss": test_loss,
-            "lr": self.schedule(step, val_acc), "best_val_acc": self.best_val,
+            "lr": self.schedule(step, val_acc),
+            "best_val_acc": self.best_val if self.best_step >= 0 else math.nan,
             "batch_loss": batch_loss, "collapsed": float(self.collapse.collapsed),
         }
         for key in CURVES:

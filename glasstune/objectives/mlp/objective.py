@@ -144,6 +144,12 @@ class CrossValidatedMLP:
                                  f"table_file(PATH)), got {type(data).__name__}")
         check_rows_for_folds(data, self.n_folds)
 
+    def baseline(self, data: FeatureTable) -> dict[str, Any]:
+        """The lab's linear SVM (C = 0.01, standardised) on this study's own folds and metric."""
+        from glasstune.objectives.mlp.baseline import svm_baseline
+
+        return svm_baseline(data.X, data.y, fold_splits(data, self.n_folds, self.cv_seed))
+
     def smoke(self) -> CrossValidatedMLP:
         return replace(self, n_folds=3, epoch_cap=15)
 
