@@ -32,9 +32,18 @@ class StoreError(GlasstuneError):
 INTERRUPTED = "interrupted (Ctrl-C)"
 
 
-class TrialInterrupted(Exception):
-    """Ctrl-C during a trial, once the trial's run is closed: an ordinary exception, so Optuna
-    records the trial FAIL through its normal path and calls the callbacks, which stop the study."""
+class Stopped(KeyboardInterrupt):
+    """A signal that asks glasstune to stop (SIGTERM from a scheduler at its time limit, SIGHUP when
+    the terminal goes): handled as Ctrl-C is, the trial ended and the study left to resume."""
+
+    def __init__(self, signal_name: str, signal_number: int) -> None:
+        super().__init__(signal_name)
+        self.signal_name, self.signal_number = signal_name, signal_number
+
+
+def interrupted_reason(error: BaseException) -> str:
+    """What an interrupted trial records: ``interrupted (Ctrl-C)``, ``interrupted (SIGTERM)``..."""
+    return f"interrupted ({error.signal_name})" if isinstance(error, Stopped) else INTERRUPTED
 
 
 def one_line(error: BaseException) -> str:
@@ -42,7 +51,9 @@ def one_line(error: BaseException) -> str:
     recorded (trial attributes, run tags) and said (one line on the terminal)."""
     from glasstune.urls import redact
 
-    if isinstance(error, (KeyboardInterrupt, TrialInterrupted)):
-        return INTERRUPTED
+    if isinstance(error, KeyboardInterrupt):
+        return interrupted_reason(error)
+    if isinstance(error, SystemExit):
+        return f"the study's code called sys.exit({error.code!r})"
     text = str(error).strip().splitlines()
     return redact(f"{type(error).__name__}: {text[0] if text else ''}")[:500]

@@ -63,7 +63,7 @@ def transfer(
 
 def report(
     study: StudyArgument,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder [default: out/report-STUDY].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder.", show_default="out/report-STUDY")] = None,
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import sys
 
 import typer
@@ -27,6 +28,13 @@ app = typer.Typer(
 )
 for group in (run, results, servers, analysis, doctor, training, data):
     group.register(app)
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and the libraries' own logging "
+                                        "(also GLASSTUNE_DEBUG=1).")) -> None:
+    """Hyperparameter studies for glass-physics machine learning: Optuna studies, cross-validated
+    objectives, every trial an MLflow run."""  # --debug is read by main() before the command runs
 
 
 def main() -> None:
@@ -72,10 +80,12 @@ def _run_app(arguments: list[str], click_exception: type) -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        name, number = getattr(stop, "signal_name", None), getattr(stop, "signal_number", signal.SIGINT)
         if arguments[:1] == ["run"]:  # a server (ui, dashboard) stopped with Ctrl-C needs no words
-            print("interrupted: the study is saved and resumes with the same command", file=sys.stderr)
-        sys.exit(130)
+            what = f"stopped by {name}" if name else "interrupted"
+            print(f"{what}: the study is saved and resumes with the same command", file=sys.stderr)
+        sys.exit(128 + int(number))
     except Exception as error:  # a bug of ours: short by default, full with --debug
         if debug_enabled():
             raise

@@ -141,7 +141,7 @@ def featurize_command(
     temperature: Annotated[float | None, typer.Option(
         help="LJ temperature (needed when the file does not say).")] = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Output .parquet [default: beside the trajectory].")] = None,
+        "--out", "-o", help="Output .parquet.", show_default="beside the trajectory")] = None,
     frame_time: Annotated[float | None, typer.Option(
         help="LJ time between frames; overrides the file (GSD: steps x 0.005).")] = None,
     window: Annotated[float, typer.Option(help="Phop window in tau (the lab's: 10).")] = 10.0,

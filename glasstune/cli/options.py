@@ -15,10 +15,10 @@ ENV_DEBUG = "GLASSTUNE_DEBUG"
 
 StorageOption = Annotated[
     str | None, typer.Option("--storage", envvar=ENV_STORAGE, show_envvar=True,
-                                help="Optuna storage URL [default: sqlite:///mlruns/optuna.db].")]
+                                help="Optuna storage URL.", show_default="sqlite:///mlruns/optuna.db")]
 TrackingOption = Annotated[
     str | None, typer.Option("--tracking-uri", envvar=ENV_TRACKING_URI, show_envvar=True,
-                                help="MLflow tracking URI [default: sqlite:///mlruns/mlflow.db].")]
+                                help="MLflow tracking URI.", show_default="sqlite:///mlruns/mlflow.db")]
 StudyArgument = Annotated[str, typer.Argument(help="The study's name or its study file.")]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cuda[:N] or cpu (GPU objectives).")]
 

@@ -26,8 +26,8 @@ def run(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress display.")] = True,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes sharing the study.")] = 1,
     gpus: Annotated[str | None, typer.Option(
-        "--gpus", help="GPUs for the workers, e.g. 0,1: one per worker, round-robin [default: every visible "
-        "GPU, for GPU objectives].")] = None,
+        "--gpus", help="GPUs for the workers, e.g. 0,1: one per worker, round-robin.",
+        show_default="every visible GPU, for GPU objectives")] = None,
     workers_per_gpu: Annotated[int | None, typer.Option(
         "--workers-per-gpu", min=1, help="At most this many workers on one GPU.")] = None,
     fail_stale: Annotated[bool, typer.Option(
@@ -40,6 +40,7 @@ def run(
     """Run (or resume) a study until it has its budget of finished trials."""
     from glasstune.study.loader import load_study_file
     from glasstune.study.runner import RunOptions, run_study
+    from glasstune.study.signals import stop_on_signals
 
     quiet_libraries()
     spec = load_study_file(study_file)
@@ -52,14 +53,15 @@ def run(
     from glasstune.study.workers import plan_gpus
 
     placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
-    if workers > 1:
-        from glasstune.study.workers import run_with_workers
+    with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
+        if workers > 1:
+            from glasstune.study.workers import run_with_workers
 
-        summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
-    else:
-        if placement[0] is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
-        summary = run_study(spec, options)
+            summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
+        else:
+            if placement[0] is not None:
+                os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
+            summary = run_study(spec, options)
     if summary.failed_stale:
         make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
     if worker_index == 0:
@@ -70,6 +72,7 @@ STOPPED = {
     "budget": "the budget is met",
     "timeout": "the timeout of {timeout:g} s passed (no trial starts after it); the same command continues",
     "interrupted": "interrupted",
+    "exhausted": "the sampler has tried every configuration of the search space",
 }
 
 

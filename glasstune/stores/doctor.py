@@ -22,7 +22,8 @@ from typing import Any
 
 from glasstune.errors import GlasstuneError
 from glasstune.stores.names import Role, StudyAttr, Tag, TrialAttr
-from glasstune.stores.tracking import STALE_REASON, end_run, expected_run_status
+from glasstune.stores.owners import owner_is_gone
+from glasstune.stores.tracking import OWNER_GONE_REASON, STALE_REASON, end_run, expected_run_status
 
 # kinds of finding, in the order they are listed
 STALE, NO_RUN, RUN_MISSING, RUN_RUNNING, STATUS, TAGS, DUPLICATE, ORPHAN, PARENT = (
@@ -125,41 +126,64 @@ def fail_stale_trials(study: Any, storage: Any, tracker: Any, *, everything_runn
 
     On a storage with heartbeats, Optuna's own ``fail_stale_trials`` decides and acts, whatever
     ``everything_running`` says: it is safe while other workers run. Without heartbeats a trial is
-    stale when it started more than ``stale_after`` seconds ago, or, with ``everything_running``
-    (``glasstune run --fail-stale``: the user says no other process runs the study), always."""
+    stale when its owner on this machine is gone, when it started more than ``stale_after`` seconds
+    ago, or, with ``everything_running`` (``glasstune run --fail-stale``: the user says no other
+    process runs the study), always."""
     import optuna
-    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
-    from glasstune.stores.optuna_storage import MAX_RETRIES, has_heartbeat
+    from glasstune.stores.optuna_storage import has_heartbeat
 
     heartbeat = has_heartbeat(storage) if heartbeat is None else heartbeat
+    gone = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if owner_is_gone(t.user_attrs.get(TrialAttr.OWNER)) and (only is None or t.number in only)]
+    failed = fail_trials(study, tracker, gone, OWNER_GONE_REASON)
     if heartbeat:
         stale = _stale_trial_numbers(study, study.get_trials(deepcopy=False), True, None, None)
         optuna.storages.fail_stale_trials(study)  # the storage's callback retries them
         states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        failed = sorted(n for n in stale if states.get(n) == TrialState.FAIL)
-    else:
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not everything_running:
-            stale = _stale_trial_numbers(study, running, False, stale_after, None)
-            running = [t for t in running if t.number in stale and (only is None or t.number in only)]
-        failed = []
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
-        for trial in running:
-            try:
-                study.tell(trial.number, state=TrialState.FAIL)
-            except (ValueError, RuntimeError):  # finished meanwhile
-                continue
-            failed.append(trial.number)
-            retry(study, next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number))
+        by_heartbeat = sorted(n for n in stale if states.get(n) == TrialState.FAIL and n not in failed)
+        _end_failed_runs(study, tracker, by_heartbeat, STALE_REASON)
+        return sorted(failed + by_heartbeat)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not everything_running:
+        stale = _stale_trial_numbers(study, running, False, stale_after, None)
+        running = [t for t in running if t.number in stale and (only is None or t.number in only)]
+    return sorted(failed + fail_trials(study, tracker, [t.number for t in running], STALE_REASON))
+
+
+def fail_trials(study: Any, tracker: Any, numbers: Iterable[int], reason: str) -> list[int]:
+    """Mark these RUNNING trials FAIL with ``reason``, retry each with the same parameters (and so
+    the same seed: the retry counts as the trial it retries), end their runs FAILED. A trial that
+    finished meanwhile is left alone. Returns the trial numbers failed here."""
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    from glasstune.stores.optuna_storage import MAX_RETRIES
+
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+    failed = []
+    for number in numbers:
+        trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+        try:
+            optuna.trial.Trial(study, trial._trial_id).set_user_attr(TrialAttr.ERROR, reason)
+            study.tell(number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):  # finished meanwhile
+            continue
+        failed.append(number)
+        retry(study, next(t for t in study.get_trials(deepcopy=False) if t.number == number))
+    _end_failed_runs(study, tracker, failed, reason)
+    return failed
+
+
+def _end_failed_runs(study: Any, tracker: Any, numbers: list[int], reason: str) -> None:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    for number in failed:
+    for number in numbers:
         run_id = trials[number].user_attrs.get(TrialAttr.RUN_ID)
         if run_id:
-            end_run(tracker.client, run_id, "FAIL", "FAILED", {Tag.ERROR: STALE_REASON,
+            end_run(tracker.client, run_id, "FAIL", "FAILED", {Tag.ERROR: reason,
                                                                 Tag.DOCTOR: "trial was stale: marked FAIL"})
-    return failed
 
 
 def _check_trial(trial: Any, study_name: str, runs: dict[str, Any], client: Any, stale: bool) -> list[Finding]:
@@ -261,15 +285,16 @@ def _stale_trial_numbers(study: Any, trials: list[Any], heartbeat: bool, stale_a
     running = [t for t in trials if t.state.name == "RUNNING"]
     if not running:
         return set()
+    gone = {t.number for t in running if owner_is_gone(t.user_attrs.get(TrialAttr.OWNER))}
     if heartbeat:
         # Optuna's own test (heartbeat older than the grace period); only read here, never changed
         ids = set(study._storage._get_stale_trial_ids(study._study_id))
-        return {t.number for t in running if t._trial_id in ids}
+        return gone | {t.number for t in running if t._trial_id in ids}
     if stale_after is None:
-        return set()
+        return gone
     now = now or dt.datetime.now()
-    return {t.number for t in running
-            if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > stale_after}
+    return gone | {t.number for t in running
+                   if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > stale_after}
 
 
 def _fix(finding: Finding, trial: Any, client: Any, study_name: str) -> bool:

@@ -40,6 +40,7 @@ class TrialAttr:
     ERROR = "error"
     PRUNE_REASON = "prune_reason"
     INTERRUPTED = "interrupted"
+    OWNER = "owner"
 
 
 class Tag:

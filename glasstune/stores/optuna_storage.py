@@ -9,9 +9,12 @@ left RUNNING by a dead process stays RUNNING until ``glasstune doctor --repair -
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from glasstune.config import sqlite_path
 from glasstune.errors import StoreError
@@ -21,6 +24,8 @@ HEARTBEAT_SECONDS = 30
 MAX_RETRIES = 2
 JOURNAL_PREFIX = "journal:///"
 CONNECT_TIMEOUT_SECONDS = 10
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 DIALECT_HINT = "use sqlite:///path/optuna.db, postgresql://user@host/database or journal:///path/study.log"
 
 
@@ -140,3 +145,24 @@ def best_trial_info(study: Any) -> dict[str, Any] | None:
     best = study.best_trial
     return {"number": best.number, "value": best.value, "params": best.params,
             "user_attrs": best.user_attrs}
+
+
+RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 16.0)
+"""Seconds between attempts at a storage write that failed (each attempt also waits for a locked
+SQLite file as long as the connect timeout), so a lock held for a minute costs no result."""
+
+
+def with_retries(write: Callable[[], T], what: str, pauses: Sequence[float] = RETRY_PAUSES) -> T:
+    """``write()``, tried again after each pause while the storage refuses it (locked, away); the last
+    refusal is raised. Optuna's own refusals of the request itself (a finished trial...) are not retried."""
+    for pause in [*pauses, None]:
+        try:
+            return write()
+        except (ValueError, RuntimeError, TypeError):
+            raise
+        except Exception as error:
+            if pause is None:
+                raise
+            log.warning("%s failed (%s); again in %.0f s", what, _reason(error), pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")

@@ -47,6 +47,8 @@ def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None)
 
 
 STALE_REASON = "worker stopped (no heartbeat); trial failed and retried"
+OWNER_GONE_REASON = ("its process stopped without ending it (killed, out of memory or power loss); "
+                     "trial failed and retried with the same parameters and seed")
 
 
 def end_run(client: Any, run_id: str, state: str, status: str, tags: Mapping[str, str]) -> None:

@@ -5,7 +5,7 @@ Why: after its training, a trial's records cost 0.1-0.3 s of CPU (MLflow's SQL s
 server across a network. Made in the study's process, that is time no trial trains; a thread would
 not help, because the work holds Python's GIL. A child process does it on another core instead.
 
-The child is a plain ``python -m glasstune.tracking_writer`` reading pickled commands from a pipe
+The child is a plain ``python -m glasstune.stores.writer`` reading pickled commands from a pipe
 (not a ``multiprocessing`` process, which would import the caller's ``__main__`` again). It keeps
 the order of the calls, so a run's records land before its end and a trial's folder of artifacts is
 removed only after its files are copied. Calls that fail are reported back (``errors``), never

@@ -34,6 +34,9 @@ def load_study_file(path: str | Path) -> Study:
         spec.loader.exec_module(module)
     except SyntaxError as error:
         raise StudyFileError(f"{path}:{error.lineno}: syntax error: {error.msg}") from error
+    except SystemExit as error:
+        raise StudyFileError(f"{path}: calls sys.exit({error.code!r}) while loading; a study file only "
+                             f"defines STUDY (put scripts behind if __name__ == '__main__':)") from error
     except Exception as error:
         raise StudyFileError(f"{path}: fails while loading: {type(error).__name__}: {error}") from error
     finally:

@@ -8,7 +8,11 @@ Everything that can fail (data, stores) is checked before the first trial (``pre
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +20,12 @@ from glasstune.data.sources import describe
 from glasstune.errors import DataError, GlasstuneError, StoreError, one_line
 from glasstune.objectives.device import device_for
 from glasstune.stores.names import StudyAttr, Tag, data_tags
-from glasstune.stores.optuna_storage import best_trial_info, finished_trials
+from glasstune.stores.optuna_storage import RETRY_PAUSES, best_trial_info, finished_trials, with_retries
 from glasstune.stores.start_gate import StartGate
 from glasstune.study.progress import StudyProgress
+from glasstune.study.recovery import recover
 from glasstune.study.spec import Study, default_pruner, describe_objective
-from glasstune.study.trial import MAX_CONSECUTIVE_FAILURES, TrialRunner
+from glasstune.study.trial import MAX_CONSECUTIVE_FAILURES, Outcome, TrialRunner
 from glasstune.urls import redact
 
 log = logging.getLogger(__name__)
@@ -73,6 +78,7 @@ class PreparedStudy:
     study: Any
     data: Any
     provenance: dict
+    storage: Any
     tracker: Any
     summary: RunSummary
     seed: int
@@ -125,7 +131,7 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
         summary.baseline = _baseline(spec, study, data, tracker, parent_run_id)
     else:
         summary.baseline = study.user_attrs.get(StudyAttr.BASELINE)
-    prepared = PreparedStudy(study, data, provenance, tracker, summary, seed)
+    prepared = PreparedStudy(study, data, provenance, storage, tracker, summary, seed)
     if not needs_work:
         summary.best = best_trial_info(study)
         summary.stopped_reason = "already finished"
@@ -221,18 +227,15 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     device = device_for(spec.objective, options.device)
     if writer is not None:
         writer.open(options.tracking_uri)
+    not_saved = None
     try:
         gate = StartGate(study, summary.budget, options.storage)
         with StudyProgress(spec.name, summary.budget, summary.finished, enabled=options.progress) as progress:
-            runner = TrialRunner(spec, prepared.data, prepared.provenance, prepared.tracker,
-                                  summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
-                                  gate, options.worker, writer)
+            runner = TrialRunner(spec, prepared.data, prepared.provenance, prepared.storage, prepared.tracker,
+                                 summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
+                                 options.worker, writer)
             try:
-                if gate.admit():
-                    study.optimize(runner, timeout=options.timeout or spec.timeout, catch=(Exception,),
-                                   callbacks=[runner.after_trial])
-                else:  # other workers' running trials fill the budget
-                    runner.stop_reason = "budget"
+                summary.stopped_reason, not_saved = _trials(prepared, runner, gate, options.timeout or spec.timeout)
             finally:
                 gate.close()
                 runner.check_tracking(wait=True)  # every run complete before the command says it is done
@@ -242,19 +245,100 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     except GlasstuneError:  # a store failed on the way: said in one line, the parent run not left open
         _close_parent_if_idle(prepared, "FAILED")
         raise
-    if runner.interrupted:
+    if runner.interrupted is not None:
         _close_parent_if_idle(prepared, "KILLED")
-        raise KeyboardInterrupt
-    _close_parent_if_idle(prepared, "FINISHED")
+        raise runner.interrupted
+    _close_parent_if_idle(prepared, "FAILED" if not_saved else "FINISHED")
+    if not_saved:
+        raise GlasstuneError(not_saved, exit_code=1)
     summary.finished = len(finished_trials(study))
     summary.new_trials = runner.count
     summary.best = best_trial_info(study)
-    summary.stopped_reason = runner.stop_reason or ("timeout" if summary.finished < summary.budget else "budget")
-    if runner.stop_reason and runner.stop_reason.startswith("failures"):
+    if summary.stopped_reason == "failures":
         raise GlasstuneError(
             f"study {spec.name} stopped: {MAX_CONSECUTIVE_FAILURES} trials failed in a row; "
             f"last error: {runner.last_error}", exit_code=1)
     return summary
+
+
+def _trials(prepared: PreparedStudy, runner: TrialRunner, gate: StartGate, timeout: float | None,
+            ) -> tuple[str, str | None]:
+    """Ask, run, save, close, until the budget is met, time is up, the trial was interrupted or
+    failures pile up. Returns why it stopped, and what could not be saved (else None)."""
+    study = prepared.study
+    started = time.monotonic()
+    # heartbeats are recorded by our own thread around each trial (glasstune.study.recovery)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+    while True:
+        if timeout is not None and time.monotonic() - started >= timeout:
+            return "timeout", None
+        recover(study, prepared.storage, prepared.tracker)  # trials of dead processes: failed and retried
+        if not gate.admit():  # finished trials and those running elsewhere fill the budget
+            return "budget", None
+        try:
+            trial = study.ask()  # an enqueued retry first, else a new trial from the sampler
+        finally:
+            gate.release()  # the trial is RUNNING: another worker counts it now
+        outcome = runner.run(trial)
+        with _as_in_optimize(study) as stop_asked:
+            failure = save_outcome(study, trial, outcome)
+        runner.close(trial, outcome, not_saved=failure)
+        runner.after(study, trial.number, outcome)
+        if failure:
+            return "not saved", failure
+        if outcome.interrupted:
+            return "interrupted", None
+        if stop_asked():
+            return "exhausted", None
+        if runner.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
+            return "failures", None
+
+
+@contextlib.contextmanager
+def _as_in_optimize(study: Any) -> Iterator[Callable[[], bool]]:
+    """Let a sampler stop the study as it would inside ``Study.optimize``: a grid or brute-force
+    sampler calls ``study.stop()`` once every configuration has been tried."""
+    local = getattr(study, "_thread_local", None)
+    if local is None:
+        yield lambda: False
+        return
+    before = getattr(local, "in_optimize_loop", False)
+    local.in_optimize_loop, study._stop_flag = True, False
+    try:
+        yield lambda: bool(study._stop_flag)
+    finally:
+        local.in_optimize_loop = before
+
+
+def save_outcome(study: Any, trial: Any, outcome: Outcome, pauses: tuple[float, ...] = RETRY_PAUSES) -> str | None:
+    """Tell Optuna the trial's outcome, retrying a storage that is locked or away; None once saved,
+    else a line saying what is lost and where the value is kept."""
+    from optuna.trial import TrialState
+
+    state = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}[outcome.state]
+    attempts = 0
+
+    def tell() -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1 and _already_saved(study, trial.number):  # the last attempt's write went through
+            return
+        study.tell(trial, outcome.value if state == TrialState.COMPLETE else None, state=state)
+
+    try:
+        with_retries(tell, f"saving trial {trial.number}", pauses)
+    except Exception as error:
+        kept = f" (value {outcome.value:.6g} kept in its MLflow run)" if outcome.value is not None else ""
+        return (f"trial {trial.number}'s result could not be saved in the Optuna storage after {attempts} "
+                f"attempts: {one_line(error)}{kept}; the trial is redone when the study runs again (same command)")
+    return None
+
+
+def _already_saved(study: Any, number: int) -> bool:
+    from optuna.trial import TrialState
+
+    found = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    return found.state != TrialState.RUNNING
 
 
 def _close_parent_if_idle(prepared: PreparedStudy, status: str) -> None:

@@ -1,8 +1,10 @@
-"""One trial's life: its seed, its MLflow run, the objective's call, and the run's end.
+"""One trial's life: its owner and seed, its MLflow run, the objective's call, and the run's end.
 
-``TrialRunner`` is what Optuna calls as the objective function. It gives the study's objective a
-``TrialContext``, maps the trial's outcome (value, pruned, failed, interrupted) onto the trial's
-MLflow run, and after each trial decides whether the study goes on (budget, failures in a row).
+``TrialRunner.run`` gives the study's objective a ``TrialContext`` and returns what became of the
+trial (an ``Outcome``: complete with a value, pruned, failed, interrupted) without raising: Ctrl-C,
+SIGTERM and ``sys.exit`` in study code end the trial like any failure. The loop (``runner``) then
+saves the outcome in Optuna and only after that calls ``close``, which ends the trial's MLflow run
+with the matching status: a run never says FINISHED for a result Optuna does not have.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from glasstune.config import trial_checkpoint_dir
-from glasstune.errors import INTERRUPTED, TrialInterrupted, one_line
+from glasstune.errors import interrupted_reason, one_line
 from glasstune.objectives.context import TrialContext
 from glasstune.objectives.device import gpu_label
 from glasstune.stores.doctor import close_orphan_runs
 from glasstune.stores.names import Tag, TrialAttr, data_tags
-from glasstune.stores.optuna_storage import best_trial_info, finished_trials
-from glasstune.stores.start_gate import StartGate
+from glasstune.stores.optuna_storage import best_trial_info, finished_trials, with_retries
+from glasstune.stores.owners import owner
 from glasstune.study.progress import StudyProgress
+from glasstune.study.recovery import heartbeat
 from glasstune.study.seeds import original_trial_number, trial_seed
 from glasstune.study.spec import Study
 
@@ -29,96 +33,93 @@ log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 5
 
 
-class TrialRunner:
-    """Optuna's objective function: one tracked trial per call."""
+@dataclass
+class Outcome:
+    """What became of a trial: state COMPLETE (with ``value``), PRUNED or FAIL, and why."""
 
-    def __init__(self, spec: Study, data: Any, provenance: dict, tracker: Any, experiment_id: str,
-                 parent_id: str, seed: int, device: str, progress: StudyProgress, gate: StartGate,
-                 worker: int = 0, writer: Any = None) -> None:
-        self.spec, self.data, self.provenance = spec, data, provenance
+    state: str
+    value: float | None = None
+    reason: str = ""
+    interrupted: bool = False
+
+
+class TrialRunner:
+    """Runs the study's trials one at a time, each with its tracked MLflow run."""
+
+    def __init__(self, spec: Study, data: Any, provenance: dict, storage: Any, tracker: Any, experiment_id: str,
+                 parent_id: str, seed: int, device: str, progress: StudyProgress, worker: int = 0,
+                 writer: Any = None) -> None:
+        self.spec, self.data, self.provenance, self.storage = spec, data, provenance, storage
         self.tracker, self.experiment_id, self.parent_id = tracker, experiment_id, parent_id
-        self.seed, self.device, self.progress, self.gate = seed, device, progress, gate
+        self.seed, self.device, self.progress = seed, device, progress
         self.worker = worker
         self.gpu = gpu_label(device)
         self.count = 0
         self.failures_in_a_row = 0
         self.last_error = ""
-        self.stop_reason: str | None = None
-        self.interrupted = False
+        self.interrupted: BaseException | None = None
         self.writer = writer
-        self._runs: dict[int, Any] = {}
+        self._runs: dict[int, tuple[Any, Path]] = {}
+        """trial number -> (its MLflow run, its folder of artifacts) while the trial is open"""
         self._writing: dict[str, tuple[int, Any, int]] = {}
         """run id -> (trial number, run, the writer's mark) of runs whose records are still being written"""
         self._checked_failures: set[str] = set()
 
-    def __call__(self, trial: Any) -> float:
-        self.gate.release()  # the trial is RUNNING: another worker may count it now
-        self.progress.trial_started(trial.number)
-        try:
-            return self._run(trial)
-        except KeyboardInterrupt as error:
-            self._interrupt(trial)
-            raise TrialInterrupted(INTERRUPTED) from error
-        except BaseException as error:
-            if TrialAttr.ERROR not in trial.user_attrs and not _is_pruned(error):
-                trial.set_user_attr(TrialAttr.ERROR, one_line(error))
-            raise
-
-    def _interrupt(self, trial: Any) -> None:
-        """Ctrl-C: the reason on the trial, its run ended KILLED; Optuna then records FAIL."""
-        self.interrupted = True
-        trial.set_user_attr(TrialAttr.ERROR, INTERRUPTED)
-        trial.set_user_attr(TrialAttr.INTERRUPTED, True)
-        run = self._runs.get(trial.number)
-        if run is not None:
-            run.log_params(trial.params)
-            run.end("FAIL", INTERRUPTED, interrupted=True)
-            self._follow(trial.number, run)
-
-    def _run(self, trial: Any) -> float:
+    def run(self, trial: Any) -> Outcome:
+        """Run the objective on ``trial``; its MLflow run stays open until ``close``."""
         import optuna
 
+        self.progress.trial_started(trial.number)
         close_orphan_runs(trial.study, self.tracker, self._checked_failures)
         seed = trial_seed(self.seed, original_trial_number(trial))
-        trial.set_user_attr(TrialAttr.SEED, seed)
-        trial.set_user_attr(TrialAttr.WORKER, self.worker)
-        if self.gpu is not None:
-            trial.set_user_attr(TrialAttr.GPU, self.gpu)
+        _record(trial, {TrialAttr.OWNER: owner(), TrialAttr.SEED: seed, TrialAttr.WORKER: self.worker,
+                        **({TrialAttr.GPU: self.gpu} if self.gpu is not None else {})})
         run = self.tracker.start_trial(self.experiment_id, self.parent_id, self.spec.name, trial.number,
                                        tags=self._tags(seed), writer=self._live_writer())
-        self._runs[trial.number] = run
-        if run.run_id is not None:
-            trial.set_user_attr(TrialAttr.RUN_ID, run.run_id)
-        else:
-            trial.set_user_attr(TrialAttr.RUN_ERROR, run.error or "MLflow run not created")
         workdir = Path(tempfile.mkdtemp(prefix=f"glasstune-trial{trial.number}-"))  # the run's files, until logged
+        self._runs[trial.number] = (run, workdir)
+        _record(trial, {TrialAttr.RUN_ID: run.run_id} if run.run_id is not None
+                else {TrialAttr.RUN_ERROR: run.error or "MLflow run not created"})
         ctx = TrialContext(
             trial=trial, data=self.data, seed=seed, workdir=workdir,
             checkpoint_dir=self._checkpoint_dir(trial), sink=run, device=self.device,
             on_status=lambda text: self.progress.status(trial.number, text),
         )
         try:
-            value = float(self.spec.objective(ctx))
+            with heartbeat(self.storage, trial._trial_id):
+                value = float(self.spec.objective(ctx))
             if not math.isfinite(value):
                 raise ValueError(f"objective returned {value}")
         except optuna.TrialPruned as pruned:
-            run.log_params(trial.params)
-            run.end("PRUNED", str(pruned) or "pruned")
-            raise
-        except KeyboardInterrupt:
-            raise  # __call__ closes the run as interrupted
-        except BaseException as error:
+            return Outcome("PRUNED", reason=str(pruned) or "pruned")
+        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: end this trial, then the study
+            self.interrupted = stop
+            reason = interrupted_reason(stop)
+            _record(trial, {TrialAttr.ERROR: reason, TrialAttr.INTERRUPTED: True}, must=False)
+            return Outcome("FAIL", reason=reason, interrupted=True)
+        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
             reason = one_line(error)
-            trial.set_user_attr(TrialAttr.ERROR, reason)
-            run.log_params(trial.params)
+            _record(trial, {TrialAttr.ERROR: reason}, must=False)
             _log_traceback(run, workdir)
-            run.end("FAIL", reason)
-            raise
-        else:
+            return Outcome("FAIL", reason=reason)
+        return Outcome("COMPLETE", value=value)
+
+    def close(self, trial: Any, outcome: Outcome, not_saved: str | None = None) -> None:
+        """End the trial's run as its outcome says, once Optuna has the outcome; ``not_saved``: the
+        storage refused the outcome, so the run says FAILED with why, and keeps the value."""
+        run, workdir = self._runs[trial.number]
+        try:
             run.log_params(trial.params)
-            run.log_metrics([("objective_value", value, None)])
-            run.end("COMPLETE")
-            return value
+            if outcome.value is not None:
+                run.log_metrics([("objective_value", outcome.value, None)])
+            if not_saved is not None:
+                run.end("FAIL", not_saved)
+            elif outcome.state == "PRUNED":
+                run.end("PRUNED", outcome.reason)
+            elif outcome.state == "FAIL":
+                run.end("FAIL", outcome.reason, interrupted=outcome.interrupted)
+            else:
+                run.end("COMPLETE")
         finally:
             run.discard(workdir)
             self._follow(trial.number, run)
@@ -157,36 +158,22 @@ class TrialRunner:
                 if run.failures:
                     self.progress.note(f"trial {number:>3} [{run.failures} MLflow logging error(s)] {run.error}")
 
-    def after_trial(self, study: Any, trial: Any) -> None:
-        from optuna.trial import TrialState
-
+    def after(self, study: Any, number: int, outcome: Outcome) -> None:
+        """The trial's line on the display; count failures in a row (a bug, not a configuration)."""
         self.count += 1
         self.check_tracking()
-        state = trial.state.name
-        note = trial.user_attrs.get(TrialAttr.ERROR) or trial.user_attrs.get(TrialAttr.PRUNE_REASON) or ""
-        run = self._runs.pop(trial.number, None)
-        if run is not None and run.failures:
+        run, _ = self._runs.pop(number)
+        note = outcome.reason
+        if run.failures:
             note = f"{note} [{run.failures} MLflow logging error(s)]".strip()
         best = best_trial_info(study)
-        finished = len(finished_trials(study))
-        self.progress.trial_finished(trial.number, state, trial.value, best and best["value"], note,
-                                     finished_count=finished)
-        if self.interrupted:
-            self.stop_reason = "interrupted"
-            study.stop()
-            return
-        if trial.state == TrialState.FAIL:
+        self.progress.trial_finished(number, outcome.state, outcome.value, best and best["value"], note,
+                                     finished_count=len(finished_trials(study)))
+        if outcome.state == "FAIL" and not outcome.interrupted:
             self.failures_in_a_row += 1
-            self.last_error = trial.user_attrs.get(TrialAttr.ERROR, "unknown error")
+            self.last_error = outcome.reason
         else:
             self.failures_in_a_row = 0
-        if not self.gate.admit():  # finished trials and those running elsewhere fill the budget
-            self.stop_reason = "budget"
-            study.stop()
-        elif self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
-            self.gate.release()
-            self.stop_reason = "failures"
-            study.stop()
 
     def _tags(self, seed: int) -> dict[str, str]:
         return {
@@ -204,10 +191,16 @@ class TrialRunner:
         return path
 
 
-def _is_pruned(error: BaseException) -> bool:
-    import optuna
-
-    return isinstance(error, optuna.TrialPruned)
+def _record(trial: Any, attrs: dict[str, Any], *, must: bool = True) -> None:
+    """Trial attributes, each retried while the storage is locked or away. ``must=False``: a failure's
+    reason, which the run's tags also carry, is not worth losing the outcome over."""
+    for key, value in attrs.items():
+        try:
+            with_retries(lambda key=key, value=value: trial.set_user_attr(key, value), f"recording {key}")
+        except Exception:
+            if must:
+                raise
+            log.warning("trial %s: %s not recorded in the Optuna storage", trial.number, key)
 
 
 def _log_traceback(run: Any, workdir: Path) -> None:
