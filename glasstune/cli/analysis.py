@@ -34,6 +34,7 @@ def transfer(
     from glasstune.cli.options import quiet_libraries
     from glasstune.results import transfer as analysis
     from glasstune.results.export import read_document
+    from glasstune.results.transfer_outputs import log_run, write_outputs
     from glasstune.stores.optuna_storage import open_storage, study_names
 
     quiet_libraries()
@@ -53,8 +54,8 @@ def transfer(
     console.print(f"Training {len(networks)} network(s) x {seeds} replicate(s): "
                   + ", ".join(f"{n.study} (T = {n.temperature:g})" for n in networks))
     result = analysis.transfer_matrix(networks, seeds=seeds)
-    analysis.write_outputs(result, out)
-    run_id = analysis.log_run(result, out, tracking_uri or default_tracking_uri(),
+    write_outputs(result, out)
+    run_id = log_run(result, out, tracking_uri or default_tracking_uri(),
                      config_source=str(config) if config else "best trial of each study")
     console.print((out / "observations.txt").read_text())
     console.print(f"Outputs: {out}")

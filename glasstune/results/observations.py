@@ -12,7 +12,7 @@ import numpy as np
 
 
 def observations(result: Any, metric: str = "balanced_accuracy") -> str:
-    from glasstune.results.transfer import caveat_line
+    from glasstune.results.transfer_outputs import caveat_line
 
     mean, std = result.matrix(metric), result.matrix(metric, "std")
     temps = result.temperatures
@@ -110,7 +110,7 @@ def _ordering(mean: Any, std: Any, temps: list[float]) -> list[str]:
 
 
 def _baseline(result: Any, metric: str) -> list[str]:
-    from glasstune.results.transfer import baseline_notes
+    from glasstune.results.transfer_outputs import baseline_notes
 
     summary = result.baseline_summary()
     lines = ["Against the linear SVM (C = 0.01, standardised) and chance, same training and held-out frames:"]
