@@ -54,6 +54,8 @@ def main() -> None:
         print(f"  validation {summary['val_accuracy']:.3f} [{val_low:.3f}, {val_high:.3f}] on "
               f"{summary['val_images']} images; test {summary['test_accuracy']:.3f} "
               f"[{test_low:.3f}, {test_high:.3f}] on {summary['test_images']} images")
+        print(f"  final model: validation {summary['final_val_accuracy']:.3f}, test "
+              f"{summary['final_test_accuracy']:.3f}")
         print(f"  best iteration(s) {summary['best_iterations']} of {args.iterations}; collapsed "
               f"{summary['collapsed_replicates']}/{args.replicates}; {seconds:.0f} s training and measuring")
 

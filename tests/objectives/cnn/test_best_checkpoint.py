@@ -52,3 +52,16 @@ def test_the_untrained_network_is_never_the_best_checkpoint():
     assert result.best_step >= 1
     assert result.best_val_accuracy == max(val[1:])
     assert math.isnan(result.history["best_val_acc"][0])  # no checkpoint exists before training
+
+
+def test_equal_validation_accuracies_go_to_the_lower_validation_loss():
+    data = red_or_blue()
+    split = stratified_split(data.labels, seed=0)
+    params = {"batch_size": 8, "learning_rate": 0.05, "l2_beta": 0.0}  # a right answer made surer
+    with training_environment("cpu", None):
+        trainer = Trainer(MeanRed(), DeviceImages(data, "cpu", split.train), split, params, seed=0,
+                          protocol=TrainingProtocol(eval_examples=100, batches_per_iteration=2))
+        result = trainer.run(4)
+    val, loss = result.history["val_acc"], result.history["val_loss"]
+    assert set(val[1:]) == {1.0} and loss[4] < loss[1]  # the premise: saturated accuracy, falling loss
+    assert result.best_step == int(np.argmin(loss[1:])) + 1
