@@ -7,14 +7,14 @@ linear). The linear SVM (C = 0.01, standardised) is every study's baseline, scor
 folds; a space that cannot reach a model that simple could not even match it.
 
 Data: the built-in simulated set at the study's temperature (3D KA in OpenMM, N = 1000; made on first
-use, 1-3 CPU minutes per temperature, then loaded from the cache). Its last quarter of frames is
+use, a few CPU minutes per temperature, then loaded from the cache). Its last quarter of frames is
 held out: the study never tunes on it, and ``glasstune transfer`` scores on it. ``--smoke`` uses the
 tiny synthetic stand-in instead.
 
 Labels: the lab's Phop rule (Phop > 0.2 rearranging, < 0.05 for 10 tau quiet, 10 tau window) below
 T = 1. Above the onset temperature (about 1 for KA) no particle stays below 0.05 for 10 tau
-(measured: none at T = 1.0, 1.2, 2.0; docs/science.md), so those three studies ask for the relative
-quantile rule, flagged as such on every plot and summary.
+(docs/science.md), so those three studies ask for the relative quantile rule, flagged as such on
+every plot and in the provenance.
 """
 
 import optuna
@@ -44,9 +44,8 @@ def mlp_study(temperature: float) -> Study:
         data=softness(temperature, labels=labels_for(temperature)),  # the lab's labels below T = 1
         objective=CrossValidatedMLP(search_space, n_folds=5),
         n_trials=12,  # --n-trials 100 for the full study
-        # No new trial after 4 minutes: with the first use's simulation (1-3 min) and the trial that
-        # is still running (a big trial takes 2-3 min on 2 busy cores), the default job ends within
-        # 10 minutes.
+        # No new trial after 4 minutes: with the first use's simulation and the trial still running,
+        # the default job ends in minutes; --n-trials / --timeout for more (docs/science.md).
         timeout=240,
         seed=0,  # sampler and pruner: glasstune's defaults (TPE; prune the bottom quarter at each report)
     )

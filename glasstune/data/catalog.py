@@ -63,8 +63,8 @@ def softness(temperature: float, *, source: str = "simulated", heldout: float = 
 
 
 LAB_RULE_BELOW = 1.0
-"""From here up no particle stays below Phop 0.05 for 10 tau (none measured at T = 1, 1.2, 2): the
-lab's rule finds no quiet class, above the onset of glassy dynamics (about T = 1 for KA)."""
+"""From here up no particle stays below Phop 0.05 for 10 tau: above the onset of glassy dynamics
+(about T = 1 for KA) the lab's rule finds no quiet class (docs/science.md)."""
 
 
 def labels_for(temperature: float) -> str:

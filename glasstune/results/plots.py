@@ -37,7 +37,9 @@ def memorisation_scatter(train: Sequence[float], cv: Sequence[float], numbers: S
 
 def heatmaps(matrices: dict[str, np.ndarray], temperatures: Sequence[float], title: str) -> Figure:
     """One panel per metric: rows = trained at, columns = evaluated at, values written in the cells."""
-    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.2), squeeze=False)
+    lines = title.count("\n")
+    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4 + 0.3 * lines), squeeze=False,
+                                layout="constrained")  # room for a title of several lines and the colour bars
     labels = [f"{t:g}" for t in temperatures]
     for axis, (name, values) in zip(axes[0], matrices.items(), strict=True):
         image = axis.imshow(values, vmin=0.4, vmax=1.0, cmap="viridis")
@@ -50,9 +52,8 @@ def heatmaps(matrices: dict[str, np.ndarray], temperatures: Sequence[float], tit
         axis.set_xlabel("evaluated at T")
         axis.set_ylabel("trained at T")
         axis.set_title(name.replace("_", " "), fontsize=10)
-        figure.colorbar(image, ax=axis, fraction=0.046)
+        figure.colorbar(image, ax=axis, shrink=0.8)
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.045 * title.count("\n")))
     return figure
 
 
@@ -81,7 +82,7 @@ def transfer_curves(temperatures: Sequence[float], mean: np.ndarray, std: np.nda
     axis.legend(fontsize=7, ncol=2)
     if notes:
         figure.text(0.01, 0.01, "\n".join(notes), fontsize=7, va="bottom", family="monospace")
-        figure.tight_layout(rect=(0, 0.03 * len(notes), 1, 1))
+        figure.tight_layout(rect=(0, 0.022 * len(notes), 1, 1))
     else:
         figure.tight_layout()
     return figure

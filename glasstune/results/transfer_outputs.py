@@ -79,9 +79,9 @@ def write_outputs(result: TransferResult, out_dir: Path) -> list[Path]:
             matrix = result.matrix(metric, statistic)
             matrix.index.name, matrix.columns.name = "trained_at", "evaluated_at"
             matrix.to_csv(keep(out_dir / f"matrix_{metric}_{statistic}.csv"))
-    caveat = "\n".join(textwrap.wrap(caveat_line(result), 125))
-    figure = heatmaps({m: result.matrix(m).to_numpy() for m in METRICS}, result.temperatures,
-                      f"temperature transfer (held-out frames, {result.replicates} replicate(s))\n{caveat}")
+    caveat = caveat_line(result)
+    title = f"temperature transfer (held-out frames, {result.replicates} replicate(s))\n{_wrap(caveat, 170)}"
+    figure = heatmaps({m: result.matrix(m).to_numpy() for m in METRICS}, result.temperatures, title)
     figure.savefig(keep(out_dir / "heatmap.png"), dpi=110)
     plt.close(figure)
     summary = result.baseline_summary()
@@ -89,7 +89,7 @@ def write_outputs(result: TransferResult, out_dir: Path) -> list[Path]:
         figure = transfer_curves(
             result.temperatures, result.matrix(metric).to_numpy(), result.matrix(metric, "std").to_numpy(),
             baseline=summary[f"svm_{metric}"].to_numpy(), chance=summary[f"chance_{metric}"].to_numpy(),
-            metric=metric, title=f"one network per training temperature\n{caveat}",
+            metric=metric, title=f"one network per training temperature\n{_wrap(caveat, 105)}",
             notes=baseline_notes(result, metric))
         figure.savefig(keep(out_dir / f"transfer_{metric}.png"), dpi=110)
         plt.close(figure)
@@ -134,3 +134,8 @@ def log_run(result: TransferResult, out_dir: Path, tracking_uri: str, *, config_
         "transfer", "transfer " + " ".join(studies), tags=tags, params=params,
         metrics={key: value for key, value in metrics.items() if np.isfinite(value)},
         note=(out_dir / "observations.txt").read_text(), folder=out_dir)
+
+
+def _wrap(text: str, width: int) -> str:
+    """A title's long caveat line broken into lines that fit the figure."""
+    return "\n".join(textwrap.wrap(text, width))

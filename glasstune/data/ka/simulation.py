@@ -108,7 +108,7 @@ class Protocol:
 
 def default_protocol(temperature: float) -> Protocol:
     """Run lengths for the lab's labels (10 tau Phop window, 10 tau quiet interval, frames every
-    2 tau) at N = 1000 on a CPU: about 10 minutes for the lab's six temperatures on 2 cores.
+    2 tau) at N = 1000 on a CPU (what they cost: benchmarks/README.md).
 
     tau_alpha of 3D KA is about 0.3-1.5 at T >= 1 and about 15 at T = 0.6, so 20 and 100
     equilibration times are several tau_alpha. T >= 0.9: 200 tau of production give 91 analysis

@@ -4,9 +4,10 @@ One iteration = ``batches_per_iteration`` (10) Adam steps. Before each iteration
 measured on fixed subsets (up to 1,000 train and validation images, fewer test images for the
 curves); the schedule sets that iteration's learning rate from the validation accuracy; the best
 validation weights are kept, chosen among the measurements after training started (never the
-untrained network of step 0); equal accuracies go to the lower validation loss. Hooks see each measurement (to log, report to a pruner, print status)
-and may stop the run by raising. ``latest.pt`` and ``best.pt`` are written every few iterations and
-at the end; a run started with the same configuration resumes from them exactly.
+untrained network of step 0); equal accuracies go to the lower validation loss. Hooks see each
+measurement (to log, report to a pruner, print status) and may stop the run by raising.
+``latest.pt`` and ``best.pt`` are written every few iterations and at the end; a run started with
+the same configuration resumes from them exactly.
 
 The L2 term beta * sum(w^2) / 2 over weight tensors enters as Adam's (coupled, not decoupled)
 weight decay on those tensors: the same gradient, one fused update instead of a second pass.
