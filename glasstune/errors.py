@@ -10,11 +10,19 @@ class GlasstuneError(Exception):
     """
 
     exit_code = 2
+    prefix = "error: "
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class StudyStopped(GlasstuneError):
+    """A run stopped by Ctrl-C or a signal, its study saved: said as it is (no "error:"), with the
+    exit code of the signal (128 + its number), as shells expect."""
+
+    prefix = ""
 
 
 class DataError(GlasstuneError):
@@ -32,28 +40,18 @@ class StoreError(GlasstuneError):
 INTERRUPTED = "interrupted (Ctrl-C)"
 
 
-class Stopped(KeyboardInterrupt):
-    """A signal that asks glasstune to stop (SIGTERM from a scheduler at its time limit, SIGHUP when
-    the terminal goes): handled as Ctrl-C is, the trial ended and the study left to resume."""
-
-    def __init__(self, signal_name: str, signal_number: int) -> None:
-        super().__init__(signal_name)
-        self.signal_name, self.signal_number = signal_name, signal_number
-
-
-def interrupted_reason(error: BaseException) -> str:
-    """What an interrupted trial records: ``interrupted (Ctrl-C)``, ``interrupted (SIGTERM)``..."""
-    return f"interrupted ({error.signal_name})" if isinstance(error, Stopped) else INTERRUPTED
-
-
 def one_line(error: BaseException) -> str:
     """The error's type and first line, with any password in a URL shown as ***: how a failure is
     recorded (trial attributes, run tags) and said (one line on the terminal)."""
     from glasstune.urls import redact
 
     if isinstance(error, KeyboardInterrupt):
+        from glasstune.interrupts import interrupted_reason
+
         return interrupted_reason(error)
     if isinstance(error, SystemExit):
         return f"the study's code called sys.exit({error.code!r})"
+    if type(error).__name__ == "StorageInternalError" and error.__cause__ is not None:
+        error = error.__cause__  # Optuna's wrapper blames "invalid data"; the cause says what happened
     text = str(error).strip().splitlines()
     return redact(f"{type(error).__name__}: {text[0] if text else ''}")[:500]

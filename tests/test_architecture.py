@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "glasstune"
-GROUND = {"errors", "config", "urls", "figures", "__init__", "__main__"}
+GROUND = {"errors", "config", "urls", "figures", "interrupts", "locks", "__init__", "__main__"}
 """Top-level modules every layer may import."""
 LAYERS = {"data": 1, "stores": 1, "objectives": 2, "study": 3, "results": 4, "cli": 5}
 """A package imports only from lower layers, its own, and the ground floor; data and stores, both at

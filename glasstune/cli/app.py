@@ -10,14 +10,13 @@ from __future__ import annotations
 import atexit
 import gc
 import os
-import signal
 import sys
 
 import typer
 
 from glasstune.cli import analysis, data, doctor, results, run, servers, training
 from glasstune.cli.options import ENV_DEBUG, debug_enabled
-from glasstune.errors import GlasstuneError
+from glasstune.errors import GlasstuneError, StudyStopped
 
 app = typer.Typer(
     help="Hyperparameter studies for glass-physics machine learning: Optuna studies, "
@@ -76,16 +75,12 @@ def _run_app(arguments: list[str], click_exception: type) -> None:
         print("aborted", file=sys.stderr)
         sys.exit(1)
     except GlasstuneError as error:
-        if debug_enabled():
+        if debug_enabled() and not isinstance(error, StudyStopped):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"{error.prefix}{error}", file=sys.stderr)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt as stop:
-        name, number = getattr(stop, "signal_name", None), getattr(stop, "signal_number", signal.SIGINT)
-        if arguments[:1] == ["run"]:  # a server (ui, dashboard) stopped with Ctrl-C needs no words
-            what = f"stopped by {name}" if name else "interrupted"
-            print(f"{what}: the study is saved and resumes with the same command", file=sys.stderr)
-        sys.exit(128 + int(number))
+    except KeyboardInterrupt:  # a server (ui, dashboard) stopped with Ctrl-C needs no words
+        sys.exit(130)
     except Exception as error:  # a bug of ours: short by default, full with --debug
         if debug_enabled():
             raise

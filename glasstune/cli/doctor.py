@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -34,19 +34,12 @@ def doctor(
     before = result.before
     rows = result.repaired if result.repaired is not None else before.findings
     if rows:
-        from rich.table import Table
-
-        table = Table(title=f"doctor: {name}")
-        for column in ("finding", "trial", "run", "detail", "repair" if repair else "--repair would"):
-            table.add_column(column, overflow="fold", no_wrap=column in ("finding", "run"))  # ids stay whole
-        for finding in rows:
-            if repair:
-                action = ("done: " if finding.fixed else "not done: ") + (finding.fix or "nothing is safe to do")
-            else:
-                action = finding.fix or "(nothing safe; see detail)"
-            table.add_row(finding.kind, "" if finding.trial is None else str(finding.trial),
-                          finding.run_id or "", finding.detail, action)
-        console.print(table)
+        _findings_table(console, f"doctor: {name}", rows, repair)
+    if repair:  # what a repair could not fix (or found only once runs had their status) is listed too
+        seen = {(f.kind, f.trial, f.run_id) for f in rows}
+        left = [f for f in result.remaining if (f.kind, f.trial, f.run_id) not in seen]
+        if left:
+            _findings_table(console, f"doctor: {name}, still wrong after the repair", left, False)
     console.print(f"{name}: {before.trials} trial(s), {before.runs} MLflow run(s), {len(before.findings)} "
                   f"problem(s) found" + (f", {sum(f.fixed for f in rows)} repaired" if repair else ""))
     if before.acknowledged_orphans:
@@ -58,6 +51,22 @@ def doctor(
     if remaining:
         hint = "" if repair else f"; glasstune doctor {study} --repair fixes what is safe"
         raise GlasstuneError(f"{len(remaining)} problem(s) remain in study {name}{hint}", exit_code=1)
+
+
+def _findings_table(console: Any, title: str, findings: list[Any], repaired: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("finding", "trial", "run", "detail", "repair" if repaired else "--repair would"):
+        table.add_column(column, overflow="fold", no_wrap=column in ("finding", "run"))  # ids stay whole
+    for finding in findings:
+        if repaired:
+            action = ("done: " if finding.fixed else "not done: ") + (finding.fix or "nothing is safe to do")
+        else:
+            action = finding.fix or "(nothing safe; see detail)"
+        table.add_row(finding.kind, "" if finding.trial is None else str(finding.trial),
+                      finding.run_id or "", finding.detail, action)
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

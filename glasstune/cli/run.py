@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 
 from glasstune.cli.options import DeviceOption, StorageOption, TrackingOption, make_console, quiet_libraries
 from glasstune.config import ENV_SEED, default_storage, default_tracking_uri
+from glasstune.errors import StudyStopped
 from glasstune.objectives.device import parse_device
 
 
@@ -38,9 +40,9 @@ def run(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Run (or resume) a study until it has its budget of finished trials."""
+    from glasstune.interrupts import stop_on_signals
     from glasstune.study.loader import load_study_file
     from glasstune.study.runner import RunOptions, run_study
-    from glasstune.study.signals import stop_on_signals
 
     quiet_libraries()
     spec = load_study_file(study_file)
@@ -53,15 +55,21 @@ def run(
     from glasstune.study.workers import plan_gpus
 
     placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
-    with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
-        if workers > 1:
-            from glasstune.study.workers import run_with_workers
+    try:
+        with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
+            if workers > 1:
+                from glasstune.study.workers import run_with_workers
 
-            summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
-        else:
-            if placement[0] is not None:
-                os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
-            summary = run_study(spec, options)
+                summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
+            else:
+                if placement[0] is not None:
+                    os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
+                summary = run_study(spec, options)
+    except KeyboardInterrupt as stop:  # Ctrl-C or a signal: the study is saved; said here, before click sees it
+        name = getattr(stop, "signal_name", None)
+        what = f"stopped by {name}" if name else "interrupted"
+        raise StudyStopped(f"{what}: the study is saved and resumes with the same command",
+                           exit_code=128 + int(getattr(stop, "signal_number", signal.SIGINT))) from stop
     if summary.failed_stale:
         make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
     if worker_index == 0:
@@ -83,6 +91,8 @@ def _print_summary(summary: Any, tracking_uri: str) -> None:
                       f"trials (budget {summary.budget}): nothing to do. Use --n-trials to extend it.")
     else:
         why = STOPPED.get(summary.stopped_reason, summary.stopped_reason or "")
+        if summary.stopped_reason == "budget" and summary.finished < summary.budget:
+            why = "the rest of the budget is running in other processes"
         console.print(f"Study [bold]{summary.study_name}[/bold]: {summary.new_trials} trial(s) run now, "
                       f"{summary.finished}/{summary.budget} finished; stopped because "
                       + why.format(timeout=summary.timeout or 0) + ".")

@@ -1,6 +1,6 @@
 """Data sets: feature tables, built-in sources (by name or function), validation, provenance.
 
-The names below load on first use, so ``glasstune --help`` (which imports ``glasstune.data.commands``)
+The names below load on first use, so ``glasstune --help`` (which imports ``glasstune.cli.data``)
 does not pay for pandas.
 """
 

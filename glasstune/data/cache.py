@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from glasstune import locks
 from glasstune.errors import DataError
 
 
@@ -24,36 +25,15 @@ def file_tag(value: float) -> str:
 
 @contextlib.contextmanager
 def file_lock(path: Path, waiting: str | None = None) -> Iterator[None]:
-    """Hold an exclusive lock tied to ``path`` (a hidden ``.lock`` file beside it).
-
-    POSIX ``flock``: the kernel drops the lock when its holder dies, so a killed writer never
-    leaves the cache locked. ``waiting`` is printed (stderr) if another process holds the lock.
-    Where ``fcntl`` is missing (Windows) this only serialises nothing, and atomic renames still
-    keep the cache whole.
-    """
+    """``glasstune.locks.file_lock`` on the data cache: a folder we cannot write is the user's to fix."""
+    held = contextlib.ExitStack()
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        yield
-        return
-    lock_path = path.with_name(f".{path.name}.lock")
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock_path, "a+")  # noqa: SIM115 (held across the yield)
+        held.enter_context(locks.file_lock(path, waiting))
     except OSError as error:
         raise DataError(f"{path.parent}: cannot write to the data cache ({error.strerror}); "
                         f"set GLASSTUNE_DATA_DIR to a writable folder") from error
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if waiting:
-                print(waiting, file=sys.stderr, flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with held:
+        yield
 
 
 def ensure_cached(path: Path, make: Callable[[Path], object], *, name: str = "",

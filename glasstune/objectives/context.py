@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from glasstune.figures import save_figure
+from glasstune.interrupts import deferred_signals
 
 if TYPE_CHECKING:
     import optuna
@@ -87,9 +88,11 @@ class TrialContext:
         """Report an intermediate value; raise ``optuna.TrialPruned`` if the pruner says stop."""
         import optuna
 
-        self.trial.report(float(value), step)
+        with deferred_signals():  # Ctrl-C waits until the value is stored (never half a write)
+            self.trial.report(float(value), step)
+            prune = self.trial.should_prune()
         self.log_metrics({"intermediate_value": value}, step=step)
-        if self.trial.should_prune():
+        if prune:
             reason = f"pruned at step {step}: intermediate value {value:.4f}"
             self.trial.set_user_attr("prune_reason", reason)
             raise optuna.TrialPruned(reason)

@@ -14,8 +14,9 @@ from glasstune.urls import redact
 
 
 def mlflow_ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
-               "--host", host, "--port", str(port), "--workers", "1"]
+    """The server's command line; the store's URI (which may hold a password) is not on it: every
+    user of the machine can read a command line (``ps``). It goes in the environment (``server_env``)."""
+    command = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port), "--workers", "1"]
     database = sqlite_path(tracking_uri)
     if database is not None:
         if not database.exists():
@@ -40,14 +41,14 @@ def serve_mlflow(tracking_uri: str, *, host: str, port: int, study: str | None, 
             raise GlasstuneError(f"no MLflow experiment named {study!r} in {redact(tracking_uri)}")
     command = mlflow_ui_command(tracking_uri, host, port)
     console.print(f"MLflow UI on {runs_url(host, port, experiment_id)}  (Ctrl-C to stop)")
-    run_server_group(command)
+    run_server_group(command, {**os.environ, "MLFLOW_BACKEND_STORE_URI": tracking_uri})
 
 
-def run_server_group(command: list[str]) -> None:
+def run_server_group(command: list[str], env: dict[str, str] | None = None) -> None:
     """Run a server until it ends or this process is stopped (Ctrl-C or SIGTERM); then stop the
     server and every process it started. MLflow's server starts uvicorn and job consumers of its own,
     which outlived a plain SIGTERM to ``glasstune ui`` and kept the port."""
-    server = subprocess.Popen(command, start_new_session=True)
+    server = subprocess.Popen(command, start_new_session=True, env=env)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         server.wait()

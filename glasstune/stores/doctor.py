@@ -10,7 +10,9 @@ Optuna and MLflow leave exactly these marks.
 ``examine`` only reads and returns findings; ``repair`` changes only what is safe: stale trials
 become FAIL through Optuna (and are retried with the same parameters, as after a heartbeat), runs
 of finished trials get the matching status, orphan runs are tagged ``glasstune.orphan=true``.
-Nothing is ever deleted. The CLI (``glasstune doctor``) prints the findings.
+Nothing is ever deleted. Runs that lost records (a full disk, a store that went away: tagged
+``glasstune.records_lost``, or a COMPLETE trial's run without its final value) are found and
+reported; no repair can bring the records back. The CLI (``glasstune doctor``) prints the findings.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from glasstune.stores.owners import owner_is_gone
 from glasstune.stores.tracking import OWNER_GONE_REASON, STALE_REASON, end_run, expected_run_status
 
 # kinds of finding, in the order they are listed
-STALE, NO_RUN, RUN_MISSING, RUN_RUNNING, STATUS, TAGS, DUPLICATE, ORPHAN, PARENT = (
+STALE, NO_RUN, RUN_MISSING, RUN_RUNNING, STATUS, TAGS, DUPLICATE, ORPHAN, PARENT, RECORDS = (
     "stale trial", "no run", "run missing", "run still running", "status mismatch", "run tags",
-    "duplicate run", "orphan run", "parent run")
+    "duplicate run", "orphan run", "parent run", "records lost")
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,12 @@ def _check_trial(trial: Any, study_name: str, runs: dict[str, Any], client: Any,
         if status != "RUNNING":
             findings.append(Finding(STATUS, f"trial RUNNING but its run is {status}", number, run_id))
     else:
-        expected = expected_run_status(state, trial.user_attrs)
+        expected = expected_run_status(state, trial.user_attrs, tags)
+        if tags.get(Tag.RECORDS_LOST):
+            findings.append(Finding(RECORDS, f"its run lost records: {tags[Tag.RECORDS_LOST]}", number, run_id))
+        elif state == "COMPLETE" and status != "RUNNING" and "objective_value" not in run.data.metrics:
+            findings.append(Finding(RECORDS, "COMPLETE trial, but its run has no objective_value: its records "
+                                    "were not all written", number, run_id))
         if status == "RUNNING":
             findings.append(Finding(RUN_RUNNING, f"trial {state} but its run is still RUNNING", number, run_id,
                                     f"end the run {expected}"))
@@ -307,7 +314,8 @@ def _fix(finding: Finding, trial: Any, client: Any, study_name: str) -> bool:
                 extra[Tag.ERROR] = trial.user_attrs.get(TrialAttr.ERROR) or STALE_REASON
                 if trial.user_attrs.get(TrialAttr.INTERRUPTED):
                     extra[Tag.INTERRUPTED] = "true"
-            end_run(client, finding.run_id, state, expected_run_status(state, trial.user_attrs), extra)
+            tags = client.get_run(finding.run_id).data.tags
+            end_run(client, finding.run_id, state, expected_run_status(state, trial.user_attrs, tags), extra)
             return True
         if finding.kind == TAGS and trial is not None:
             client.set_tag(finding.run_id, Tag.TRIAL_NUMBER, str(trial.number))

@@ -73,6 +73,7 @@ class Tag:
     COLLAPSE_REASON = "glasstune.collapse_reason"
     RESUMED_FROM = "glasstune.resumed_from"
     PARTIAL_ARTIFACTS_ERROR = "glasstune.partial_artifacts_error"
+    RECORDS_LOST = "glasstune.records_lost"
     CONTINUED_FROM = "glasstune.continued_from_run"
     EXTRA_ITERATIONS = "glasstune.extra_iterations"
     CHECKPOINT_DIR = "glasstune.checkpoint_dir"

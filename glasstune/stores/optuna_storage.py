@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from glasstune.config import sqlite_path
-from glasstune.errors import StoreError
+from glasstune.errors import StoreError, one_line
+from glasstune.locks import CONNECT_TIMEOUT_SECONDS, creation_lock
 from glasstune.urls import redact
 
 HEARTBEAT_SECONDS = 30
+SQLITE_TIMEOUT_SECONDS = 30.0
 MAX_RETRIES = 2
 JOURNAL_PREFIX = "journal:///"
-CONNECT_TIMEOUT_SECONDS = 10
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DIALECT_HINT = "use sqlite:///path/optuna.db, postgresql://user@host/database or journal:///path/study.log"
@@ -65,18 +67,32 @@ def open_storage(url: str, *, heartbeat: bool = True) -> Any:
             ),
         }
     if database is not None:
-        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 30}}
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": sqlite_timeout()}}
     elif url.startswith("postgresql"):  # a host that drops packets must not hang for minutes
         engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_SECONDS}}
     else:
         engine_kwargs = {}
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
+        with creation_lock(url, database):  # two first runs at once must not both create the tables
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **options)
     except Exception as error:
         raise StoreError(
             f"Optuna storage {redact(url)} cannot be opened: {_reason(error)}; "
             f"check the URL (--storage or $GLASSTUNE_STORAGE) and that the database is running"
         ) from error
+
+
+def sqlite_timeout() -> float:
+    """How long one write waits for a locked SQLite file: ``$GLASSTUNE_SQLITE_TIMEOUT`` or 30 s
+    (a write that still fails is retried, see ``with_retries``)."""
+    text = os.environ.get("GLASSTUNE_SQLITE_TIMEOUT", str(SQLITE_TIMEOUT_SECONDS))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StoreError(f"GLASSTUNE_SQLITE_TIMEOUT={text!r}: give a number of seconds above 0")
+    return value
 
 
 def heartbeat_seconds() -> int:
@@ -96,10 +112,48 @@ def has_heartbeat(storage: Any) -> bool:
 def _open_journal(url: str, path: Path) -> Any:
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+    check_journal(path)
     try:
         return JournalStorage(JournalFileBackend(str(path)))
     except Exception as error:
         raise StoreError(f"Optuna storage {url} cannot be opened: {_reason(error)}") from error
+
+
+def check_journal(path: Path) -> Path | None:
+    """A journal whose last record was cut short (its process died mid-append) gets that tail set
+    aside in a backup file beside it, before anything is appended: otherwise the next record would
+    be glued to it and the study could no longer be read. A damaged record before the end is
+    refused with its line number. Returns the backup's path when a tail was set aside."""
+    import datetime as dt
+    import json
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    lock = JournalFileSymlinkLock(str(path))  # Optuna's own append lock: no record is half-written now
+    lock.acquire()
+    try:
+        content = path.read_bytes()
+        end = content.rfind(b"\n") + 1
+        for number, line in enumerate(content[:end].splitlines(), start=1):
+            try:
+                json.loads(line)
+            except ValueError as error:
+                raise StoreError(f"Optuna journal {path}: record {number} is damaged ({line[:40]!r}...); "
+                                 f"restore the file from a backup, or remove that line if it is the only "
+                                 f"damage") from error
+        if end == len(content):
+            return None
+        backup = path.with_name(f"{path.name}.damaged-{dt.datetime.now():%Y%m%d-%H%M%S}")
+        backup.write_bytes(content[end:])
+        with open(path, "r+b") as handle:
+            handle.truncate(end)
+    finally:
+        lock.release()
+    print(f"note: Optuna journal {path}: its last record was cut short (a process died while writing it); "
+          f"set aside in {backup.name}", file=sys.stderr, flush=True)
+    return backup
 
 
 def _check_url(url: str) -> None:
@@ -163,6 +217,6 @@ def with_retries(write: Callable[[], T], what: str, pauses: Sequence[float] = RE
         except Exception as error:
             if pause is None:
                 raise
-            log.warning("%s failed (%s); again in %.0f s", what, _reason(error), pause)
+            log.warning("%s failed (%s); again in %.0f s", what, one_line(error), pause)
             time.sleep(pause)
     raise AssertionError("unreachable")

@@ -10,15 +10,14 @@ the local store). Either is freed by the system when its process dies.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 from glasstune.config import STORE_DIR, sqlite_path
 from glasstune.errors import StoreError, one_line
-from glasstune.stores.optuna_storage import CONNECT_TIMEOUT_SECONDS, journal_path
+from glasstune.locks import AdvisoryLock, FileLock
+from glasstune.stores.optuna_storage import journal_path
 from glasstune.urls import redact
 
 
@@ -56,8 +55,17 @@ class StartGate:
 
 def _lock_for(storage_url: str, study_name: str) -> Any:
     if storage_url.startswith("postgresql"):
-        return _AdvisoryLock(storage_url, study_name)
-    return _FileLock(file_lock_path(storage_url, study_name))
+        try:
+            return AdvisoryLock(storage_url, f"glasstune start {study_name}")
+        except Exception as error:
+            raise StoreError(f"Optuna storage {redact(storage_url)}: no connection for the study's start lock "
+                             f"({one_line(error)}); check that the database is running") from error
+    path = file_lock_path(storage_url, study_name)
+    try:
+        return FileLock(path)
+    except OSError as error:
+        raise StoreError(f"cannot make the study's start lock {path} ({error.strerror}); "
+                         f"make its folder writable") from error
 
 
 def file_lock_path(storage_url: str, study_name: str) -> Path:
@@ -67,50 +75,3 @@ def file_lock_path(storage_url: str, study_name: str) -> Path:
     stem = database.name if database is not None else "study"
     slug = hashlib.blake2b(study_name.encode(), digest_size=8).hexdigest()
     return folder / f".{stem}.{slug}.start-lock"
-
-
-class _FileLock:
-    def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise StoreError(f"cannot make the study's start lock {path} ({error.strerror}); "
-                             f"make its folder writable") from error
-
-    def acquire(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-class _AdvisoryLock:
-    """A session advisory lock on a connection of its own, keyed by the study's name."""
-
-    def __init__(self, url: str, study_name: str) -> None:
-        import sqlalchemy
-
-        digest = hashlib.blake2b(f"glasstune start {study_name}".encode(), digest_size=8).digest()
-        self._key = int.from_bytes(digest, "big", signed=True)
-        self._engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool,
-                                                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
-        try:
-            self._connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        except sqlalchemy.exc.SQLAlchemyError as error:
-            raise StoreError(f"Optuna storage {redact(url)}: no connection for the study's start lock "
-                             f"({one_line(error)}); check that the database is running") from error
-        self._text = sqlalchemy.text
-
-    def acquire(self) -> None:
-        self._connection.execute(self._text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
-
-    def release(self) -> None:
-        self._connection.execute(self._text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
-
-    def close(self) -> None:
-        self._connection.close()
-        self._engine.dispose()

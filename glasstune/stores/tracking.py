@@ -22,6 +22,7 @@ from typing import Any
 from glasstune.config import sqlite_path
 from glasstune.errors import StoreError, one_line
 from glasstune.figures import save_figure
+from glasstune.locks import creation_lock
 from glasstune.stores.names import Role, Tag
 from glasstune.urls import redact
 
@@ -38,12 +39,22 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BA
 HTTP_PROBE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
-def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None) -> str:
+def expected_run_status(state: str, user_attrs: Mapping[str, Any] | None = None,
+                        tags: Mapping[str, str] | None = None) -> str:
     """The MLflow status a trial's run should end with: an interrupted (Ctrl-C) trial is FAIL in
-    Optuna, so the study redoes it, and KILLED in MLflow, because nothing went wrong in it."""
+    Optuna, so the study redoes it, and KILLED in MLflow, because nothing went wrong in it. A run
+    that lost records (a full disk, a store that went away) is FAILED whatever its trial's state:
+    its metrics or files are not all there, and its status says so."""
+    if (tags or {}).get(Tag.RECORDS_LOST):
+        return "FAILED"
     if state == "FAIL" and (user_attrs or {}).get("interrupted"):
         return "KILLED"
     return RUN_STATUS.get(state, "FAILED")
+
+
+def records_lost_tag(count: int, first_error: str) -> dict[str, str]:
+    """The tag of a run some of whose records could not be written."""
+    return {Tag.RECORDS_LOST: f"{count} record(s) not written, first: {first_error}"[:5000]}
 
 
 STALE_REASON = "worker stopped (no heartbeat); trial failed and retried"
@@ -64,6 +75,32 @@ def end_run(client: Any, run_id: str, state: str, status: str, tags: Mapping[str
         client.set_terminated(run_id, status=status)
     else:
         client.update_run(run_id, status=status)
+
+
+STORE_AWAY = ("Connection refused", "Max retries exceeded", "Connection aborted", "RemoteDisconnected",
+              "Connection reset", "timed out", "503", "502", "504", "database is locked")
+"""Errors of a store that is away for a moment (a tracking server restarting, a locked SQLite file),
+as opposed to a refusal of the call itself (a deleted run, a bad value), which no retry mends."""
+AWAY_PAUSES = (1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 30.0, 30.0)
+"""Seconds between attempts while the store is away: about two minutes in all."""
+
+
+def is_away(error: BaseException) -> bool:
+    """Whether ``error`` says the store could not be reached, rather than that it refused the call."""
+    return any(marker in str(error) for marker in STORE_AWAY)
+
+
+def while_away(function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, tried again after each pause while the store is away (a
+    tracking server restarting), for about two minutes."""
+    for pause in [*AWAY_PAUSES, None]:
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:
+            if pause is None or not is_away(error):
+                raise
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def bound_http_retries() -> None:
@@ -112,9 +149,11 @@ class Tracker:
             )
         bound_http_retries()
         try:
-            tracker = cls(tracking_uri)
-            with _environment(HTTP_PROBE if tracking_uri.startswith(("http://", "https://")) else {}):
-                tracker.client.search_experiments(max_results=1)
+            # the first use creates (or migrates) the store's tables: one process at a time
+            with creation_lock(tracking_uri, database):
+                tracker = cls(tracking_uri)
+                with _environment(HTTP_PROBE if tracking_uri.startswith(("http://", "https://")) else {}):
+                    tracker.client.search_experiments(max_results=1)
         except Exception as error:
             raise StoreError(f"MLflow store {redact(tracking_uri)} is not usable: {_store_reason(error)}; "
                              f"check --tracking-uri or $MLFLOW_TRACKING_URI") from error
@@ -191,22 +230,13 @@ class Tracker:
 
     def start_trial(self, experiment_id: str, parent_run_id: str, study_name: str, trial_number: int,
                     tags: Mapping[str, str], writer: Any = None) -> TrialRun:
-        """The trial's run (its records then go through ``writer`` if given); if the store fails now,
-        a run without id that logs nothing and counts the failure, so the trial still runs and its
-        result still reaches Optuna."""
-        try:
-            run = self.client.create_run(
-                experiment_id,
-                run_name=f"trial-{trial_number:03d}",
-                tags={
-                    Tag.PARENT: parent_run_id,
-                    Tag.ROLE: Role.TRIAL,
-                    Tag.STUDY: study_name,
-                    Tag.TRIAL_NUMBER: str(trial_number),
-                    Tag.STATE: "RUNNING",
-                    **tags,
-                },
-            )
+        """The trial's run (its records then go through ``writer`` if given); if the store fails now
+        (and is not merely away for a moment), a run without id that logs nothing and counts the
+        failure, so the trial still runs and its result still reaches Optuna."""
+        tags = {Tag.PARENT: parent_run_id, Tag.ROLE: Role.TRIAL, Tag.STUDY: study_name,
+                Tag.TRIAL_NUMBER: str(trial_number), Tag.STATE: "RUNNING", **tags}
+        try:  # a store that is away for a moment (a server restarting) is waited for: the trial has not started
+            run = while_away(self.client.create_run, experiment_id, run_name=f"trial-{trial_number:03d}", tags=tags)
         except Exception as error:
             log.warning("MLflow run for trial %s not created: %s", trial_number, one_line(error))
             detached = TrialRun(self.client, None)
@@ -337,8 +367,10 @@ class TrialRun:
             tags[Tag.PRUNE_REASON if state == "PRUNED" else Tag.ERROR] = reason
         if interrupted:
             tags[Tag.INTERRUPTED] = "true"
+        if self.failures and self.writer is None:  # (the writer's process judges the calls it makes)
+            tags.update(records_lost_tag(self.failures, self.error or ""))
         self.set_tags(tags)
-        status = expected_run_status(state, {"interrupted": interrupted})
+        status = expected_run_status(state, {"interrupted": interrupted}, tags)
         self._safely("set_terminated", self.run_id, status=status)
 
     def discard(self, folder: Path) -> None:
@@ -349,9 +381,9 @@ class TrialRun:
             shutil.rmtree(folder, ignore_errors=True)
 
     def note_failure(self, error: str) -> None:
+        """Count a record that was not written; the first error is the one said (the rest repeat it)."""
         self.failures += 1
-        self.error = error
-        log.warning("MLflow logging failed for run %s: %s", self.run_id, error)
+        self.error = self.error or error
 
     def _safely(self, method: str, *args: Any, **kwargs: Any) -> None:
         if self.run_id is None:  # the run was never created: nothing to log to

@@ -17,6 +17,7 @@ pipe or dies. The tracking URI (which may hold a password) goes through the pipe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -152,10 +153,12 @@ def _serve(commands: Connection, results: Connection) -> None:
 
     from glasstune.errors import one_line
     from glasstune.figures import save_figure
+    from glasstune.stores.tracking import while_away
 
     for name in ("mlflow", "alembic", "urllib3"):  # after MLflow's import, which sets its own levels
-        logging.getLogger(name).setLevel(logging.ERROR)  # failures are reported to the study, in one line
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # failures are reported to the study, in one line
     uri, client = "", None
+    lost: dict[str, tuple[int, str]] = {}  # run id -> (calls that failed, the first error)
     while True:
         try:
             kind, run_id, *rest = pickle.loads(commands.recv_bytes())
@@ -170,19 +173,36 @@ def _serve(commands: Connection, results: Connection) -> None:
                 client = client or MlflowClient(uri)  # the open failed: try again
                 if kind == "call":
                     method, args, kwargs = rest
-                    getattr(client, method)(*args, **kwargs)
+                    if method == "set_terminated" and run_id in lost:  # the run's status says records are missing
+                        count, first = lost.pop(run_id)
+                        kwargs = {**kwargs, "status": "FAILED"}
+                        with contextlib.suppress(Exception):  # the store may refuse this too: end the run anyway
+                            _mark_lost(client, run_id, count, first)
+                    while_away(getattr(client, method), *args, **kwargs)  # a server restarting is waited for
                 else:
                     figure, path = rest
                     loaded = pickle.loads(figure)
                     save_figure(loaded, path)
                     plt.close(loaded)
-                    client.log_artifact(run_id, path)
+                    while_away(client.log_artifact, run_id, path)
             elif kind == "remove":
                 shutil.rmtree(rest[0], ignore_errors=True)
             elif kind == "sync":
                 results.send(("synced", rest[0], None))
         except Exception as error:  # reported, never raised: the trial's result is safe in Optuna
+            if run_id is not None:
+                count, first = lost.get(run_id, (0, one_line(error)))
+                lost[run_id] = (count + 1, first)
             results.send(("error", run_id, one_line(error)))
+
+
+def _mark_lost(client: Any, run_id: str, count: int, first: str) -> None:
+    """Tag a run whose records were not all written (best effort: the store may still refuse)."""
+    from mlflow.entities import RunTag
+
+    from glasstune.stores.tracking import records_lost_tag
+
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in records_lost_tag(count, first).items()])
 
 
 def _open_store(client: Any) -> None:

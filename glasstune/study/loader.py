@@ -69,3 +69,8 @@ def check_study(study: Study, path: Path | str) -> None:
         )
     if study.direction not in ("maximize", "minimize"):
         raise StudyFileError(f"{path}: direction must be 'maximize' or 'minimize'")
+    timeout = study.timeout
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0 or timeout == float("inf")):
+        raise StudyFileError(f"{path}: timeout must be a number of seconds above 0 (or None for no limit), "
+                             f"got {timeout!r}")

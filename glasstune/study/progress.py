@@ -52,9 +52,9 @@ class StudyProgress:
         self._progress.update(self._task, status=f"trial {number}: {text}")
 
     def note(self, text: str) -> None:
-        """A line of its own about a trial (e.g. tracking errors reported after its line)."""
-        if self.enabled:
-            self._progress.console.print(text)
+        """A line of its own about a trial (e.g. tracking errors reported after its line); shown with
+        --no-progress too: a lost record is never silent."""
+        self.console.print(text, soft_wrap=True)
 
     def trial_finished(self, number: int, state: str, value: float | None, best: float | None,
                        note: str = "", finished_count: int | None = None) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glasstune.data.sources import describe
-from glasstune.errors import DataError, GlasstuneError, StoreError, one_line
+from glasstune.errors import DataError, GlasstuneError, StoreError, StudyFileError, one_line
+from glasstune.interrupts import deferred_signals
 from glasstune.objectives.device import device_for
 from glasstune.stores.names import StudyAttr, Tag, data_tags
 from glasstune.stores.optuna_storage import RETRY_PAUSES, best_trial_info, finished_trials, with_retries
@@ -109,6 +110,7 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
     study = create_or_load(spec, storage, options.seed if options.seed is not None else spec.seed,
                            options.worker)
     _check_same_data(study, spec, fingerprint, provenance)
+    _check_same_objective(study, spec)
     budget = options.n_trials or spec.n_trials
     known_parent = study.user_attrs.get(StudyAttr.PARENT_RUN)
     parent_run_id = known_parent
@@ -149,6 +151,23 @@ def _check_same_data(study: Any, spec: Study, fingerprint: str | None, provenanc
     raise DataError(f"study {spec.name!r} was made on other data ({before}, fingerprint {recorded}) than "
                     f"{now} (fingerprint {fingerprint}); give the study another name in its study file to "
                     f"tune on these data, or run it on the data it was made with")
+
+
+def _check_same_objective(study: Any, spec: Study) -> None:
+    """Trials scored under other settings (folds, epochs cap, backend, protocol) are not comparable:
+    refused before anything is written. Functions (the search space, a network factory) may change:
+    Optuna allows a search space to grow, and says so when a parameter's kind changes."""
+    recorded = study.user_attrs.get(StudyAttr.OBJECTIVE_SETTINGS)
+    if not recorded:
+        return
+    now = describe_objective(spec.objective)
+    changed = [key for key in sorted(set(recorded) | set(now))
+               if recorded.get(key) != now.get(key) and not callable(getattr(spec.objective, key, None))]
+    if changed:
+        shown = ", ".join(f"{key} {recorded.get(key)!r} -> {now.get(key)!r}" for key in changed[:3])
+        raise StudyFileError(f"study {spec.name!r} was made with other objective settings ({shown}); its "
+                             f"trials would not be comparable: give the study another name in its study file, "
+                             f"or put the settings back")
 
 
 def _baseline(spec: Study, study: Any, data: Any, tracker: Any, parent_run_id: str | None) -> dict[str, Any] | None:
@@ -272,22 +291,25 @@ def _trials(prepared: PreparedStudy, runner: TrialRunner, gate: StartGate, timeo
     while True:
         if timeout is not None and time.monotonic() - started >= timeout:
             return "timeout", None
-        recover(study, prepared.storage, prepared.tracker)  # trials of dead processes: failed and retried
-        if not gate.admit():  # finished trials and those running elsewhere fill the budget
-            return "budget", None
-        try:
-            trial = study.ask()  # an enqueued retry first, else a new trial from the sampler
-        finally:
-            gate.release()  # the trial is RUNNING: another worker counts it now
+        with deferred_signals():  # a stop waits until the trial is made (or not): no half-written trial
+            recover(study, prepared.storage, prepared.tracker)  # trials of dead processes: failed and retried
+            if not gate.admit():  # finished trials and those running elsewhere fill the budget
+                return "budget", None
+            try:
+                trial = study.ask()  # an enqueued retry first, else a new trial from the sampler
+            finally:
+                gate.release()  # the trial is RUNNING: another worker counts it now
         outcome = runner.run(trial)
-        with _as_in_optimize(study) as stop_asked:
+        with deferred_signals(), _as_in_optimize(study) as stop_asked:  # the outcome is saved whole
             failure = save_outcome(study, trial, outcome)
-        runner.close(trial, outcome, not_saved=failure)
+            runner.close(trial, outcome, not_saved=failure)
         runner.after(study, trial.number, outcome)
         if failure:
             return "not saved", failure
         if outcome.interrupted:
             return "interrupted", None
+        if outcome.fatal:
+            raise StudyFileError(f"study {study.study_name!r}: {outcome.reason}")
         if stop_asked():
             return "exhausted", None
         if runner.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from glasstune.config import trial_checkpoint_dir
-from glasstune.errors import interrupted_reason, one_line
+from glasstune.errors import one_line
+from glasstune.interrupts import deferred_signals, interrupted_reason
 from glasstune.objectives.context import TrialContext
 from glasstune.objectives.device import gpu_label
 from glasstune.stores.doctor import close_orphan_runs
@@ -31,6 +32,7 @@ from glasstune.study.spec import Study
 
 log = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 5
+CHANGED_KIND = "Cannot set different distribution kind to the same parameter name"
 
 
 @dataclass
@@ -41,6 +43,8 @@ class Outcome:
     value: float | None = None
     reason: str = ""
     interrupted: bool = False
+    fatal: bool = False
+    """The same failure would end every later trial (the search space no longer fits the study)."""
 
 
 class TrialRunner:
@@ -97,12 +101,23 @@ class TrialRunner:
             reason = interrupted_reason(stop)
             _record(trial, {TrialAttr.ERROR: reason, TrialAttr.INTERRUPTED: True}, must=False)
             return Outcome("FAIL", reason=reason, interrupted=True)
-        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
-            reason = one_line(error)
+        except ValueError as error:
+            if CHANGED_KIND not in str(error):
+                return self._failed(trial, run, workdir, error)
+            reason = ("the search space changed: a parameter is drawn with another kind (int, float, categorical) "
+                      "than in this study's earlier trials; give the study another name in its study file")
             _record(trial, {TrialAttr.ERROR: reason}, must=False)
-            _log_traceback(run, workdir)
-            return Outcome("FAIL", reason=reason)
+            return Outcome("FAIL", reason=reason, fatal=True)
+        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
+            return self._failed(trial, run, workdir, error)
         return Outcome("COMPLETE", value=value)
+
+    def _failed(self, trial: Any, run: Any, workdir: Path, error: BaseException) -> Outcome:
+        """A failure of the study's code (called while it is being handled: the traceback is kept)."""
+        reason = one_line(error)
+        _record(trial, {TrialAttr.ERROR: reason}, must=False)
+        _log_traceback(run, workdir)
+        return Outcome("FAIL", reason=reason)
 
     def close(self, trial: Any, outcome: Outcome, not_saved: str | None = None) -> None:
         """End the trial's run as its outcome says, once Optuna has the outcome; ``not_saved``: the
@@ -156,7 +171,8 @@ class TrialRunner:
             if self.writer.synced >= mark:
                 del self._writing[run_id]
                 if run.failures:
-                    self.progress.note(f"trial {number:>3} [{run.failures} MLflow logging error(s)] {run.error}")
+                    self.progress.note(f"trial {number:>3}: {run.failures} MLflow record(s) not written ({run.error}); "
+                                       f"its run {run.run_id} is marked FAILED ({Tag.RECORDS_LOST})")
 
     def after(self, study: Any, number: int, outcome: Outcome) -> None:
         """The trial's line on the display; count failures in a row (a bug, not a configuration)."""
@@ -166,9 +182,12 @@ class TrialRunner:
         note = outcome.reason
         if run.failures:
             note = f"{note} [{run.failures} MLflow logging error(s)]".strip()
-        best = best_trial_info(study)
+        try:
+            best, finished = best_trial_info(study), len(finished_trials(study))
+        except Exception:  # a storage that cannot be read now: the display waits for the next trial
+            best, finished = None, None
         self.progress.trial_finished(number, outcome.state, outcome.value, best and best["value"], note,
-                                     finished_count=len(finished_trials(study)))
+                                     finished_count=finished)
         if outcome.state == "FAIL" and not outcome.interrupted:
             self.failures_in_a_row += 1
             self.last_error = outcome.reason
@@ -196,7 +215,8 @@ def _record(trial: Any, attrs: dict[str, Any], *, must: bool = True) -> None:
     reason, which the run's tags also carry, is not worth losing the outcome over."""
     for key, value in attrs.items():
         try:
-            with_retries(lambda key=key, value=value: trial.set_user_attr(key, value), f"recording {key}")
+            with deferred_signals():
+                with_retries(lambda key=key, value=value: trial.set_user_attr(key, value), f"recording {key}")
         except Exception:
             if must:
                 raise

@@ -162,8 +162,8 @@ def run_with_workers(spec: Study, options: RunOptions, workers: int, *, smoke: b
                 time.sleep(1.0)
                 _show(progress, prepared.study)
             _show(progress, prepared.study)
-    except KeyboardInterrupt:
-        _stop_workers([process for process, _ in processes])
+    except KeyboardInterrupt as stop:
+        _stop_workers([process for process, _ in processes], getattr(stop, "signal_number", signal.SIGINT))
         prepared.tracker.finish_study_run(summary.parent_run_id, "KILLED")
         raise
     prepared.tracker.finish_study_run(summary.parent_run_id)
@@ -179,12 +179,14 @@ def run_with_workers(spec: Study, options: RunOptions, workers: int, *, smoke: b
     return summary
 
 
-def _stop_workers(processes: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
-    """Pass Ctrl-C on to the workers (they run in sessions of their own): each ends its trial as
-    interrupted. Stragglers are killed after ``grace`` seconds; their trials go stale (heartbeat)."""
+def _stop_workers(processes: list[subprocess.Popen], number: int = signal.SIGINT,
+                  grace: float = STOP_GRACE_SECONDS) -> None:
+    """Pass the signal that stopped the coordinator (Ctrl-C, SIGTERM, SIGHUP) on to the workers (they
+    run in sessions of their own): each ends its trial as interrupted. Stragglers are killed after
+    ``grace`` seconds; the next run recovers their trials."""
     for process in processes:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(number)
     deadline = time.monotonic() + grace
     for process in processes:
         try:

@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from glasstune.config import default_tracking_uri
+from tests.conftest import TINY_STUDY
 from tests.recorded_study import copy_recorded_study, make_recorded_study, snapshot
 
 
@@ -112,6 +113,13 @@ CASES = [
      "Invalid value for '--workers-per-gpu'"),
     ("doctor unknown study", lambda p: ["doctor", "nope"], "no study named 'nope'"),
     ("doctor stale-after", lambda p: ["doctor", "tiny", "--stale-after", "0"], "--stale-after 0"),
+    ("timeout zero", lambda p: ["run", p["timeout0"]], "timeout must be a number of seconds above 0"),
+    ("timeout text", lambda p: ["run", p["timeouttext"]], "got '4 min'"),
+    ("other objective settings", lambda p: ["run", p["twofolds"], *MORE],
+     "study 'tiny' was made with other objective settings (n_folds 3 -> 2)"),
+    ("ui port busy", lambda p: ["ui", "--port", str(p["busy"])], "port {busy} on 127.0.0.1 is not free"),
+    ("dashboard port busy", lambda p: ["dashboard", "--port", str(p["busy"])], "is not free"),
+    ("ui port out of range", lambda p: ["ui", "--port", "70000"], "Invalid value for '--port'"),
 ]
 
 
@@ -142,6 +150,15 @@ def test_bad_input_is_one_clear_line(cli, write_study, recorded, tmp_path, monke
             "STUDY = Study(name='baddata', data=table_file('nowhere.parquet'), objective=CrossValidatedMLP())\n"
         ))),
     }
+    tiny = TINY_STUDY.format(name="tiny", n_trials=2, pruner="optuna.pruners.NopPruner()")
+    paths["timeout0"] = str(write_study(name="timeout0", body=tiny.replace("pruner=", "timeout=0, pruner=")))
+    text_timeout = tiny.replace("pruner=", "timeout='4 min', pruner=")
+    paths["timeouttext"] = str(write_study(name="timeouttext", body=text_timeout))
+    paths["twofolds"] = str(write_study(name="twofolds", body=tiny.replace("n_folds=3", "n_folds=2")))
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    paths["busy"] = busy.getsockname()[1]
     (tmp_path / "studies" / "notes.txt").write_text("just: text\n")
     for step in setup:
         step(tmp_path, monkeypatch)
@@ -150,10 +167,12 @@ def test_bad_input_is_one_clear_line(cli, write_study, recorded, tmp_path, monke
     assert result.exit_code == 2, (result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and expected.format(port=paths["port"]) in lines[0], lines[0]
+    expected = expected.format(port=paths["port"], busy=paths["busy"])
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
     assert "Traceback" not in result.stderr and "secret" not in result.stderr + result.stdout
     monkeypatch.delenv("GLASSTUNE_HEARTBEAT_SECONDS", raising=False)
     assert snapshot(recorded) == before
+    busy.close()
 
 
 def test_debug_shows_the_traceback(cli):

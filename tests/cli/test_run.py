@@ -191,3 +191,14 @@ def test_the_baseline_is_scored_once_recorded_and_shown_beside_the_best(cli, wri
     assert study.user_attrs["glasstune.baseline"]["score"] == 0.7
     parent = MlflowClient(default_tracking_uri()).get_run(study.user_attrs["glasstune.mlflow_parent_run_id"])
     assert parent.data.metrics["baseline_score"] == 0.7
+
+
+def test_a_search_space_that_changed_kind_stops_the_study_at_once(cli, write_study):
+    path = write_study(n_trials=1)
+    assert cli("run", path, "--no-progress").exit_code == 0
+    path.write_text(path.read_text().replace('(trial.suggest_int("width", 4, 12),)',
+                                             '(int(trial.suggest_float("width", 4, 12)),)'))
+    result = cli("run", path, "--no-progress", "--n-trials", "5")
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "the search space changed" in result.stderr and "give the study another name" in result.stderr
+    assert [t.state.name for t in _study("tiny").trials] == ["COMPLETE", "FAIL"]  # not five failures in a row

@@ -89,12 +89,12 @@ def test_the_lock_is_freed_when_its_holder_closes(tmp_path):
 
 def test_a_lock_that_cannot_be_made_is_one_clear_error(tmp_path):
     from glasstune.errors import StoreError
-    from glasstune.stores.start_gate import _FileLock
+    from glasstune.stores.start_gate import _lock_for
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     with pytest.raises(StoreError, match="start lock .* make its folder writable"):
-        _FileLock(blocker / "study.start-lock")
+        _lock_for(f"sqlite:///{blocker / 'optuna.db'}", "study")
 
 
 def test_a_database_that_went_away_is_one_clear_error():

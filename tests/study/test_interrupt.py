@@ -3,71 +3,15 @@ run ends KILLED (not RUNNING), the process exits 130 with one line, and the same
 
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
-import subprocess
 import sys
-import time
 
 import optuna
-import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from glasstune.config import default_storage, default_tracking_uri
-
-SLOW_STUDY = """
-import os
-import time
-
-from glasstune import Study
-from glasstune.data.sources import SyntheticSoftness
-
-
-class Slow:
-    '''Takes a minute per trial when GLASSTUNE_TEST_SLOW=1 (long enough to be interrupted), else none.'''
-
-    def __call__(self, ctx):
-        x = ctx.trial.suggest_float("x", 0.0, 1.0)
-        if os.environ.get("GLASSTUNE_TEST_SLOW") == "1":
-            for _ in range(600):
-                time.sleep(0.1)
-        return x
-
-    def smoke(self):
-        return self
-
-
-STUDY = Study(name="slow", data=SyntheticSoftness(0.45, n_frames=6, n_per_class=12), objective=Slow(), n_trials=2)
-"""
-
-
-def _running_trials_with_runs(database) -> list[int]:
-    """Read the Optuna SQLite file directly, read-only: the test must not create tables while the
-    process under test is creating them."""
-    if not database.exists():
-        return []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-            rows = connection.execute(
-                "SELECT t.number FROM trials t JOIN trial_user_attributes a ON a.trial_id = t.trial_id "
-                "WHERE t.state = 'RUNNING' AND a.key = 'mlflow_run_id'").fetchall()
-    except sqlite3.Error:
-        return []
-    return [number for (number,) in rows]
-
-
-def _start_and_wait(command: list[str], database, expected: int) -> subprocess.Popen:
-    environment = {**os.environ, "GLASSTUNE_TEST_SLOW": "1"}
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_running_trials_with_runs(database)) < expected:
-        if process.poll() is not None:
-            pytest.fail(f"glasstune run ended early ({process.returncode}): {process.communicate()}")
-        time.sleep(0.3)
-    assert len(_running_trials_with_runs(database)) == expected, "no trial started in 120 s"
-    return process
+from tests.processes import SLOW_STUDY, start_and_wait
 
 
 def _check_interrupted(numbers: list[int]) -> None:
@@ -102,7 +46,7 @@ def _resume_completes(cli, path, numbers: list[int]) -> None:
 def test_ctrl_c_ends_the_trial_cleanly_and_the_study_resumes(cli, write_study, tmp_path):
     path = write_study(name="slow", body=SLOW_STUDY)
     database = tmp_path / "mlruns" / "optuna.db"
-    process = _start_and_wait([sys.executable, "-m", "glasstune", "run", str(path), "--no-progress"], database, 1)
+    process = start_and_wait([sys.executable, "-m", "glasstune", "run", str(path), "--no-progress"], database, 1)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -116,7 +60,7 @@ def test_ctrl_c_on_the_coordinator_reaches_every_worker(cli, write_study, tmp_pa
     path = write_study(name="slow", body=SLOW_STUDY)
     database = tmp_path / "mlruns" / "optuna.db"
     command = [sys.executable, "-m", "glasstune", "run", str(path), "--workers", "2", "--no-progress"]
-    process = _start_and_wait(command, database, 2)
+    process = start_and_wait(command, database, 2)
     process.send_signal(signal.SIGINT)  # the coordinator only, as `kill -INT` would
     _, stderr = process.communicate(timeout=90)
     assert process.returncode == 130
