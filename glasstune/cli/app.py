@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from glasstune.cli import analysis, data, doctor, results, run, servers, training
+from glasstune.cli import analysis, data, doctor, models, results, run, servers, training
 from glasstune.cli.options import ENV_DEBUG, debug_enabled
 from glasstune.errors import GlasstuneError, StudyStopped
 
@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for group in (run, results, servers, analysis, doctor, training, data):
+for group in (run, results, models, servers, analysis, doctor, training, data):
     group.register(app)
 
 

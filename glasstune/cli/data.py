@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from glasstune.cli.options import make_console, print_table
+from glasstune.data.schema import FEATURE_COLUMNS
 from glasstune.data.schema import LAB_TEMPERATURES as LAB_TEMPERATURE_VALUES
 from glasstune.errors import DataError, GlasstuneError
 
@@ -227,16 +228,32 @@ def _count_rows(path: Path) -> str:
 @data_app.command("check")
 def check_command(
     file: Annotated[Path, typer.Argument(
-        help="A feature table (.parquet/.csv/.npz), an image set (.npz) or a lab image folder.")],
+        help="A feature table (.parquet file or folder, .csv, .npz, X.npy), an image set (.npz) or a lab image "
+             "folder.")],
+    features: Annotated[str | None, typer.Option(
+        "--features", help="Feature columns: a comma-separated list, a glob such as 'f*' or a range such as "
+        "'f0:f99' [default: G_A_00..G_B_49].")] = None,
+    label: Annotated[str, typer.Option(
+        "--label", help="The label column (for X.npy: the labels' .npy file).")] = "label",
+    group: Annotated[str | None, typer.Option(
+        "--group", help="The column of correlated rows (frame, trajectory) [default: frame, if present].")] = None,
+    temperature: Annotated[str | None, typer.Option(
+        "--temperature", help="A temperature column, or a number (select those rows, or every row's "
+        "temperature) [default: temperature, if present].")] = None,
+    task: Annotated[str, typer.Option(
+        "--task", help="auto, classification or regression (a continuous label).")] = "auto",
 ) -> None:
-    """Validate a feature table or image set and summarise it; say what looks wrong."""
+    """Validate a feature table or image set, show what glasstune would read, say what looks wrong.
+
+    The options are table_file's: the same line in a study file reads the table as shown here."""
     if not file.exists():
         raise DataError(f"{file}: no such file or folder")
     console = make_console()
-    if file.is_dir() or _is_image_npz(file):
+    mapping = (features, label, group, temperature, task)
+    if (file.is_dir() and not any(file.rglob("*.parquet"))) or _is_image_npz(file):
         problems = _check_images(file, console)
     else:
-        problems = _check_table(file, console)
+        problems = _check_table(file, console, *mapping)
     if problems:
         console.print(f"[bold yellow]{len(problems)} problem(s) found:[/]")
         for problem in problems:
@@ -257,18 +274,40 @@ def _is_image_npz(path: Path) -> bool:
         raise DataError(f"{path}: cannot be read as NPZ: {error}") from error
 
 
-def _check_table(path: Path, console: Any) -> list[str]:
+def _number_or_text(text: str | None) -> float | str | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _check_table(path: Path, console: Any, features: str | None, label: str, group: str | None,
+                 temperature: str | None, task: str) -> list[str]:
     import numpy as np
 
-    from glasstune.data.schema import FEATURE_COLUMNS
-    from glasstune.data.table import load_table
+    from glasstune.cli.models import parse_features
+    from glasstune.data.sources import table_file
 
-    table = load_table(path)
+    source = table_file(path, features=parse_features(features), label=label, group=group,
+                        temperature=_number_or_text(temperature), task=task)
+    table = source.load()
     frame = table.frame
     summary = table.summary()
-    print_table(console, f"{path}: {len(frame)} rows, {len(FEATURE_COLUMNS)} features",
-                 tuple(summary.columns),
-                 summary.itertuples(index=False))
+    print_table(console, f"{path}: {len(frame)} rows, {len(table.features)} features, {table.task}",
+                tuple(summary.columns), summary.itertuples(index=False))
+    shown_features = ", ".join(table.features[:3]) + (f" ... {table.features[-1]}" if len(table.features) > 3 else "")
+    console.print(f"features ({len(table.features)}): {shown_features}")
+    classes = f" (classes {', '.join(map(str, table.classes))})" if table.classes is not None else ""
+    console.print(f"label: {label} -> {table.task}{classes}")
+    if table.provenance.get("label_mapping"):
+        console.print(f"  mapped to codes: {table.provenance['label_mapping']}")
+    console.print(f"group: {table.group or '-'}; temperature: {table.temperature or '-'}"
+                  f"{' (' + ', '.join(f'{t:g}' for t in table.temperatures) + ')' if table.temperatures else ''}")
+    if table.unused_columns:
+        console.print(f"not read: {', '.join(table.unused_columns[:8])}"
+                      f"{' ...' if len(table.unused_columns) > 8 else ''}")
     provenance = table.provenance
     console.print(f"provenance: synthetic={bool(provenance.get('synthetic'))}, "
                   f"engine={provenance.get('engine', '-')}, "
@@ -280,25 +319,29 @@ def _check_table(path: Path, console: Any) -> list[str]:
     if provenance.get("equilibrated") is False:
         problems.append("the simulation was not equilibrated at this temperature (quenched and "
                         "aged): results describe an ageing glass")
-    if "frame" not in frame:
+    if table.group is None:
         problems.append("no 'frame' column: folds cannot be grouped by frame, so correlated "
-                        "particles of one frame leak between training and test")
+                        "particles of one frame leak between training and test (name one with --group)")
     else:
-        few = summary[summary["frames"] < 5]
-        for row in few.itertuples(index=False):
-            problems.append(f"T={row.temperature:g}: only {row.frames} frame(s); 5-fold CV "
-                            f"grouped by frame needs at least 5")
-        if "particle" in frame and frame.duplicated(["temperature", "frame", "particle"]).any():
-            problems.append("some (temperature, frame, particle) rows appear more than once")
+        for row in summary.itertuples(index=False):
+            if row.groups < 5:
+                where = f"T={row.temperature:g}: " if table.temperature is not None else ""
+                problems.append(f"{where}only {row.groups} group(s) of {table.group!r}; 5-fold CV "
+                                f"grouped by {table.group} needs at least 5")
+        ids = [c for c in (table.temperature, table.group, "particle") if c is not None and c in frame]
+        if "particle" in frame and frame.duplicated(ids).any():
+            problems.append(f"some ({', '.join(ids)}) rows appear more than once")
     for row in summary.itertuples(index=False):
-        if not 0.3 <= row.fraction_label_1 <= 0.7:
-            problems.append(f"T={row.temperature:g}: {row.fraction_label_1:.0%} of rows are "
-                            f"label 1; plain accuracy will mislead, use balanced accuracy")
+        where = f"T={row.temperature:g}: " if table.temperature is not None else ""
+        if table.classes is not None:
+            fractions = [getattr(row, column) for column in summary.columns if str(column).startswith("fraction_")]
+            if min(fractions) < 0.6 / len(fractions):
+                problems.append(f"{where}the rarest class is {min(fractions):.0%} of the rows; plain accuracy will "
+                                f"mislead, use balanced accuracy")
         if row.rows < 100:
-            problems.append(f"T={row.temperature:g}: only {row.rows} rows; cross-validated "
-                            f"scores will be noisy")
-    values = frame.loc[:, list(FEATURE_COLUMNS)].to_numpy()
-    if (values < 0).any():
+            problems.append(f"{where}only {row.rows} rows; cross-validated scores will be noisy")
+    values = table.X
+    if table.features == FEATURE_COLUMNS and (values < 0).any():
         problems.append("negative feature values: structure functions are sums of positive "
                         "terms (were the features standardised already?)")
     constant = int((values.std(axis=0) == 0).sum())

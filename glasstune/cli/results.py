@@ -84,18 +84,50 @@ def retrain(
     export_file: Annotated[Path, typer.Argument(help="A file written by glasstune export.")],
     rank: Annotated[int, typer.Option("--rank", min=1, help="Which exported trial.")] = 1,
     out: Annotated[Path, typer.Option("--out", help="Folder for the scores, plots and model.")] = Path("retrained"),
+    allow_other_data: Annotated[bool, typer.Option(
+        "--allow-other-data", help="Retrain even if the data are not the rows the study was tuned on.")] = False,
+    register_as: Annotated[str | None, typer.Option(
+        "--register", help="Also register the model in MLflow's model registry under this name.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress display.")] = True,
+    tracking_uri: TrackingOption = None,
 ) -> None:
-    """Retrain an exported configuration (same data, parameters and seed) and save the model."""
+    """Retrain an exported configuration exactly and save the model trained on all rows (MLflow model).
+
+    Same data (fingerprint checked), objective settings, parameters and seed as the exported trial; the
+    final model is trained with the trial's own backend and reported with its training score."""
+    from glasstune.cli.models import status_display
     from glasstune.results.export import read_document
     from glasstune.results.retrain import retrain as run_retrain
 
     quiet_libraries()
-    result = run_retrain(read_document(export_file), rank, out)
+    document = read_document(export_file)
+    with status_display(progress) as status:
+        result = run_retrain(document, rank, out, source=str(export_file), allow_other_data=allow_other_data,
+                             tracking_uri=tracking_uri or default_tracking_uri(), register=register_as,
+                             on_status=status)
+    _print_retrained(result)
+
+
+def _print_retrained(result: dict) -> None:
     console = make_console()
-    console.print(f"trial {result['trial']}: score {result['value']:.4f} "
-                  f"(recorded {result['recorded_value']:.4f})")
+    value, recorded = result["value"], result["recorded_value"]
+    same = "reproduced exactly" if value == recorded else f"differs by {value - recorded:+.2g}"
+    console.print(f"trial {result['trial']}: score {value:.4f} (recorded {recorded:.4f}), {result['metric']} "
+                  f"on held-out folds, {same}" + (" (smoke study)" if result["smoke"] else ""))
+    if result["other_data"]:
+        console.print(f"  [bold yellow]on other data than the study's[/]: {result['data']} (fingerprint "
+                      f"{result['fingerprint']}; the study's {result['recorded_fingerprint']}), --allow-other-data")
     if "model" in result:
-        console.print(f"model: {result['model']}")
+        scores = ", ".join(f"{key.removeprefix('train_')} {value:.4f}" for key, value in result["train_scores"].items())
+        console.print(f"final model ({result['backend']}, trained on all {result['rows']} rows): training score "
+                      f"{scores} (on the rows it learned, not held out)")
+        console.print(f"model: {result['model']} (mlflow.pyfunc.load_model('{result['model']}'))")
+        logged = result.get("mlflow")
+        if logged:
+            registered = (f", registered as version {logged['registered_version']}"
+                          if logged.get("registered_version") else "")
+            console.print(f"  MLflow: {logged['runs_uri']} ({logged['model_uri']}){registered}")
+        console.print(f"apply it: glasstune predict {result['model']} TABLE -o predictions.parquet")
     console.print(f"scores and plots: {result['out_dir']}")
 
 

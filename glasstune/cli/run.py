@@ -11,12 +11,14 @@ import typer
 
 from glasstune.cli.options import DeviceOption, StorageOption, TrackingOption, make_console, quiet_libraries
 from glasstune.config import ENV_SEED, default_storage, default_tracking_uri
-from glasstune.errors import StudyStopped
+from glasstune.errors import GlasstuneError, StudyStopped
 from glasstune.objectives.device import parse_device
 
 
 def run(
-    study_file: Annotated[Path, typer.Argument(help="A study file, e.g. studies/mlp_045.py.")],
+    study_files: Annotated[list[Path], typer.Argument(
+        help="Study files, e.g. studies/mlp_045.py; several (studies/mlp_*.py) run one after another, "
+        "coldest temperature first.")],
     n_trials: Annotated[int | None, typer.Option(
         "--n-trials", min=1, help="Total finished trials the study should have (overrides the file).")] = None,
     timeout: Annotated[float | None, typer.Option(
@@ -32,6 +34,9 @@ def run(
         show_default="every visible GPU, for GPU objectives")] = None,
     workers_per_gpu: Annotated[int | None, typer.Option(
         "--workers-per-gpu", min=1, help="At most this many workers on one GPU.")] = None,
+    trials_per_batch: Annotated[int | None, typer.Option(
+        "--trials-per-batch", min=1, help="Trials trained together, for objectives that can (overrides the file).",
+        show_default="the objective's choice for the device")] = None,
     fail_stale: Annotated[bool, typer.Option(
         "--fail-stale", help="First mark FAIL the RUNNING trials no process runs any more (storages without "
         "heartbeats: use only when no other worker runs the study).")] = False,
@@ -39,41 +44,51 @@ def run(
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Run (or resume) a study until it has its budget of finished trials."""
+    """Run (or resume) studies until each has its budget of finished trials."""
     from glasstune.interrupts import stop_on_signals
     from glasstune.study.loader import load_study_file
     from glasstune.study.runner import RunOptions, run_study
-
-    quiet_libraries()
-    spec = load_study_file(study_file)
-    if smoke:
-        spec = spec.smoke_variant()
-    parse_device(device)  # a typo is one line now, not after the data are loaded
-    options = RunOptions(storage=storage or default_storage(), tracking_uri=tracking_uri or default_tracking_uri(),
-                         n_trials=None if smoke else n_trials, timeout=timeout, seed=seed, device=device,
-                         progress=progress, worker=worker_index, fail_stale=fail_stale)
     from glasstune.study.workers import plan_gpus
 
-    placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
-    try:
-        with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
-            if workers > 1:
-                from glasstune.study.workers import run_with_workers
+    quiet_libraries()
+    parse_device(device)  # a typo is one line now, not after the data are loaded
+    specs = [load_study_file(path) for path in study_files]  # every file checked before any study runs
+    if worker_index and len(specs) > 1:
+        raise GlasstuneError("--worker-index runs one study file")
+    specs = sorted(specs, key=_temperature)  # a colder study's best configurations warm-start the next
+    if smoke:
+        specs = [spec.smoke_variant() for spec in specs]
+    options = RunOptions(storage=storage or default_storage(), tracking_uri=tracking_uri or default_tracking_uri(),
+                         n_trials=None if smoke else n_trials, timeout=timeout, seed=seed, device=device,
+                         progress=progress, worker=worker_index, fail_stale=fail_stale,
+                         trials_per_batch=trials_per_batch)
+    for spec in specs:
+        placement = plan_gpus(spec.objective, device, workers, gpus, workers_per_gpu)
+        try:
+            with stop_on_signals():  # SIGTERM (a scheduler's time limit) and SIGHUP end the study as Ctrl-C does
+                if workers > 1:
+                    from glasstune.study.workers import run_with_workers
 
-                summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
-            else:
-                if placement[0] is not None:
-                    os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
-                summary = run_study(spec, options)
-    except KeyboardInterrupt as stop:  # Ctrl-C or a signal: the study is saved; said here, before click sees it
-        name = getattr(stop, "signal_name", None)
-        what = f"stopped by {name}" if name else "interrupted"
-        raise StudyStopped(f"{what}: the study is saved and resumes with the same command",
-                           exit_code=128 + int(getattr(stop, "signal_number", signal.SIGINT))) from stop
-    if summary.failed_stale:
-        make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
-    if worker_index == 0:
-        _print_summary(summary, options.tracking_uri)
+                    summary = run_with_workers(spec, options, workers, smoke=smoke, gpus=placement)
+                else:
+                    if placement[0] is not None:
+                        os.environ["CUDA_VISIBLE_DEVICES"] = placement[0]
+                    summary = run_study(spec, options)
+        except KeyboardInterrupt as stop:  # Ctrl-C or a signal: the study is saved; said here, before click sees it
+            name = getattr(stop, "signal_name", None)
+            what = f"stopped by {name}" if name else "interrupted"
+            raise StudyStopped(f"{what}: the study is saved and resumes with the same command",
+                               exit_code=128 + int(getattr(stop, "signal_number", signal.SIGINT))) from stop
+        if summary.failed_stale:
+            make_console().print(f"--fail-stale: trial(s) {', '.join(map(str, summary.failed_stale))} marked FAIL")
+        if worker_index == 0:
+            _print_summary(summary, options.tracking_uri)
+
+
+def _temperature(spec: Any) -> float:
+    """The temperature a study's data are at (for ordering), or infinity when it has none."""
+    value = getattr(spec.data, "temperature", None)
+    return float(value) if isinstance(value, (int, float)) else float("inf")
 
 
 STOPPED = {
@@ -96,6 +111,10 @@ def _print_summary(summary: Any, tracking_uri: str) -> None:
         console.print(f"Study [bold]{summary.study_name}[/bold]: {summary.new_trials} trial(s) run now, "
                       f"{summary.finished}/{summary.budget} finished; stopped because "
                       + why.format(timeout=summary.timeout or 0) + ".")
+    if summary.warm_start:
+        queued = ", ".join(f"{count} from {name}" if count else f"none from {name} (not run yet)"
+                           for name, count in summary.warm_start.items())
+        console.print(f"Warm start: {queued}")
     best = summary.best
     if best:
         attrs = best["user_attrs"]

@@ -72,13 +72,19 @@ def load_image_set(path: str | Path) -> ImageSet:
         return _load_lab_folder(path)
     if path.suffix != ".npz":
         raise DataError(f"{path}: unknown image-set format; use an .npz file or a folder")
-    with np.load(path, allow_pickle=False) as arrays:
-        if "images" not in arrays or "labels" not in arrays:
-            raise DataError(f"{path}: needs arrays 'images' (N, H, W, 3) and 'labels' (N,)")
-        extras = {k: arrays[k] for k in arrays.files if k not in ("images", "labels")}
-        provenance = read_provenance(path)
-        provenance.setdefault("source", str(path))
-        return ImageSet(arrays["images"], arrays["labels"], provenance, extras)
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            arrays = {name: loaded[name] for name in loaded.files}
+    except Exception as error:  # a damaged file: which one, and what to do
+        from glasstune.data.readers import cached_hint
+
+        raise DataError(f"{path}: cannot be read as npz: {type(error).__name__}{cached_hint(path)}") from error
+    if "images" not in arrays or "labels" not in arrays:
+        raise DataError(f"{path}: needs arrays 'images' (N, H, W, 3) and 'labels' (N,)")
+    extras = {k: v for k, v in arrays.items() if k not in ("images", "labels")}
+    provenance = read_provenance(path)
+    provenance.setdefault("source", str(path))
+    return ImageSet(arrays["images"], arrays["labels"], provenance, extras)
 
 
 def _load_lab_folder(folder: Path) -> ImageSet:

@@ -52,15 +52,26 @@ def read_provenance(data_path: Path) -> dict[str, Any]:
     """The sidecar's content, or a minimal record (path and checksum) for a user's own file."""
     path = sidecar_path(data_path)
     if path.exists():
-        return json.loads(path.read_text())
+        try:
+            provenance = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            from glasstune.errors import DataError
+
+            raise DataError(f"{path}: the provenance beside {data_path.name} is damaged ({type(error).__name__}); "
+                            f"delete both files and the data set is made again on next use") from error
+        if isinstance(provenance, dict):
+            return provenance
     return {"source": str(data_path), "sha256": file_digest(data_path), "synthetic": False}
 
 
 def file_digest(path: Path) -> str:
+    """A checksum of a file's bytes, or of every file in a folder (a partitioned Parquet data set)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as handle:
+            for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 

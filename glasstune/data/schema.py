@@ -1,4 +1,6 @@
-"""The column layout of a per-particle feature table (one row per temperature, frame, particle).
+"""The built-in column layout of a per-particle feature table (one row per temperature, frame, particle).
+
+A lab's own table may name its columns otherwise and say which is which (``glasstune.data.columns``).
 
 Features are the radial structure functions G_X(i; r, d) of SCIENCE.md, X in {A, B}, r = 0.0 ... 4.9
 in steps of 0.1, d = 0.2: ``G_A_00 ... G_A_49`` then ``G_B_00 ... G_B_49``.
@@ -12,10 +14,6 @@ GAUSSIAN_WIDTH = 0.2
 FEATURE_COLUMNS: tuple[str, ...] = tuple(
     f"G_{species}_{k:02d}" for species in ("A", "B") for k in range(N_RADII)
 )
-ID_COLUMNS = ("temperature", "frame", "particle", "species")
 LABEL_COLUMN = "label"
-OPTIONAL_COLUMNS = ("phop", "propensity")
 LAB_TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
 """The temperatures the lab trained and evaluated at."""
-REQUIRED_COLUMNS = (*ID_COLUMNS[:1], *FEATURE_COLUMNS, LABEL_COLUMN)
-"""A user's table needs at least a temperature, the 100 features and a label."""

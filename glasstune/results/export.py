@@ -1,9 +1,11 @@
-"""Export the best configurations: parameters, scores, data provenance, seeds, versions, run ids,
-and the command that retrains them."""
+"""Export the best configurations: parameters, scores, seeds, versions, run ids, the command that
+retrains them, and what makes that retraining exact: the data source's description and the
+fingerprint of its rows, the objective's full settings, and the study file's checksum."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -30,11 +32,22 @@ def versions() -> dict[str, str]:
     return found
 
 
+def file_sha256(path: str | Path | None) -> str | None:
+    """The checksum of a study file as it is now (None when it is not here)."""
+    if not path or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def export_document(study: Any, *, top: int, storage_url: str, tracking_uri: str,
                     output: Path) -> dict[str, Any]:
     attrs = study.user_attrs
     trials = []
-    for rank, trial in enumerate(ranked_trials(study, top), start=1):
+    ranked = ranked_trials(study, top)
+    metric = attrs.get(StudyAttr.METRIC, "value")
+    if metric == "auto":  # the objective chose by the data's task; its trials say which
+        metric = ranked[0].user_attrs.get("metric", metric)
+    for rank, trial in enumerate(ranked, start=1):
         trials.append({
             "rank": rank,
             "trial": trial.number,
@@ -46,14 +59,18 @@ def export_document(study: Any, *, top: int, storage_url: str, tracking_uri: str
             "mlflow_run_id": trial.user_attrs.get(TrialAttr.RUN_ID),
             "retrain": f"glasstune retrain {output} --rank {rank}",
         })
+    study_file = attrs.get(StudyAttr.STUDY_FILE)
     return {
         "study": study.study_name,
-        "study_file": attrs.get(StudyAttr.STUDY_FILE),
-        "metric": attrs.get(StudyAttr.METRIC, "value"),
+        "study_file": study_file,
+        "study_file_sha256": file_sha256(study_file),
+        "metric": metric,
         "direction": study.direction.name.lower(),
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "study_seed": attrs.get(StudyAttr.SEED),
-        "data": {"source": attrs.get(StudyAttr.DATA), "provenance": attrs.get(StudyAttr.PROVENANCE)},
+        "data": {"source": attrs.get(StudyAttr.DATA), "fingerprint": attrs.get(StudyAttr.DATA_FINGERPRINT),
+                 "provenance": attrs.get(StudyAttr.PROVENANCE)},
+        "objective": attrs.get(StudyAttr.OBJECTIVE_SETTINGS),
         "optuna_storage": redact(storage_url),
         "mlflow": {"tracking_uri": redact(tracking_uri),
                    "experiment_id": attrs.get(StudyAttr.EXPERIMENT),

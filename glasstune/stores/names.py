@@ -24,6 +24,7 @@ class StudyAttr:
     OBJECTIVE_SETTINGS = "glasstune.objective_settings"
     DATA_FINGERPRINT = "glasstune.data_fingerprint"
     BASELINE = "glasstune.baseline"
+    WARM_STARTED = "glasstune.warm_started"
     STUDY_FILE = "glasstune.study_file"
     PARENT_RUN = "glasstune.mlflow_parent_run_id"
     EXPERIMENT = "glasstune.mlflow_experiment_id"
@@ -41,6 +42,7 @@ class TrialAttr:
     PRUNE_REASON = "prune_reason"
     INTERRUPTED = "interrupted"
     OWNER = "owner"
+    WARM_START = "warm_start"
 
 
 class Tag:
@@ -78,6 +80,7 @@ class Tag:
     EXTRA_ITERATIONS = "glasstune.extra_iterations"
     CHECKPOINT_DIR = "glasstune.checkpoint_dir"
     STUDIES = "glasstune.studies"
+    WARM_START = "glasstune.warm_start"
 
 
 class Role:

@@ -6,6 +6,7 @@ module beside them (``studies/_mlp.py``) instead of copying them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 import sys
@@ -24,7 +25,8 @@ def load_study_file(path: str | Path) -> Study:
     if path.suffix != ".py":
         raise StudyFileError(f"{path}: a study file is a Python file ending in .py")
     folder = str(path.parent.resolve())
-    module_name = f"glasstune_study_{abs(hash(str(path.resolve())))}"
+    # a name that is the same in every process: classes defined in a study file are recorded by it
+    module_name = "glasstune_study_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise StudyFileError(f"{path}: cannot be loaded as a Python module")
@@ -69,6 +71,12 @@ def check_study(study: Study, path: Path | str) -> None:
         )
     if study.direction not in ("maximize", "minimize"):
         raise StudyFileError(f"{path}: direction must be 'maximize' or 'minimize'")
+    for name in ("trials_per_batch", "warm_start_top"):
+        value = getattr(study, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise StudyFileError(f"{path}: {name} must be a whole number, 1 or more, got {value!r}")
+    if not isinstance(study.warm_start, (list, tuple)) or not all(isinstance(n, str) for n in study.warm_start):
+        raise StudyFileError(f"{path}: warm_start must be a list of study names, got {study.warm_start!r}")
     timeout = study.timeout
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or not timeout > 0 or timeout == float("inf")):

@@ -26,9 +26,9 @@ def recover(study: Any, storage: Any, tracker: Any) -> list[int]:
 
 
 @contextlib.contextmanager
-def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
-    """Record the trial's heartbeat every interval while the block runs (RDB storages only), so
-    that other machines can tell this trial is alive."""
+def heartbeat(storage: Any, trial_ids: list[int]) -> Iterator[None]:
+    """Record the trials' heartbeats every interval while the block runs (RDB storages only), so
+    that other machines can tell these trials are alive."""
     interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
     if not interval:
         yield
@@ -37,11 +37,12 @@ def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
 
     def beat() -> None:
         while not stop.is_set():
-            with contextlib.suppress(Exception):  # a missed beat is retried at the next interval
-                storage.record_heartbeat(trial_id)
+            for trial_id in trial_ids:
+                with contextlib.suppress(Exception):  # a missed beat is retried at the next interval
+                    storage.record_heartbeat(trial_id)
             stop.wait(interval)
 
-    thread = threading.Thread(target=beat, name=f"glasstune-heartbeat-{trial_id}", daemon=True)
+    thread = threading.Thread(target=beat, name="glasstune-heartbeat", daemon=True)
     thread.start()
     try:
         yield

@@ -20,7 +20,7 @@ from glasstune.data.sources import describe
 from glasstune.errors import DataError, GlasstuneError, StoreError, StudyFileError, one_line
 from glasstune.interrupts import deferred_signals
 from glasstune.objectives.device import device_for
-from glasstune.stores.names import StudyAttr, Tag, data_tags
+from glasstune.stores.names import StudyAttr, Tag, TrialAttr, data_tags
 from glasstune.stores.optuna_storage import RETRY_PAUSES, best_trial_info, finished_trials, with_retries
 from glasstune.stores.start_gate import StartGate
 from glasstune.study.progress import StudyProgress
@@ -43,6 +43,7 @@ class RunOptions:
     progress: bool = True
     worker: int = 0
     fail_stale: bool = False
+    trials_per_batch: int | None = None
 
 
 @dataclass
@@ -61,6 +62,8 @@ class RunSummary:
     failed_stale: list[int] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
     """The objective's baseline on the study's own folds (``objective.baseline``), if it has one."""
+    warm_start: dict[str, int] | None = None
+    """Configurations queued from each sibling study when this one was made (0: not there yet)."""
 
 
 def create_or_load(spec: Study, storage: Any, seed: int, worker: int = 0) -> Any:
@@ -122,13 +125,14 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
                 tracker, lambda: tracker.study_run(experiment_id, spec.name, known_parent, tags=tags))
         tracker.check_writable(parent_run_id, tags, _study_document(spec, study, options, budget, provenance))
     failed_stale = _fail_stale(study, storage, tracker) if options.fail_stale else []
+    warm = _warm_start(study, spec, storage) if needs_work else None
     seed = _record_study(study, spec, options, provenance, fingerprint)
     if parent_run_id != known_parent:
         study.set_user_attr(StudyAttr.PARENT_RUN, parent_run_id)
         study.set_user_attr(StudyAttr.EXPERIMENT, experiment_id)
     done = len(finished_trials(study))
     summary = RunSummary(spec.name, budget, done, 0, experiment_id, parent_run_id=parent_run_id,
-                         failed_stale=failed_stale, timeout=options.timeout or spec.timeout)
+                         failed_stale=failed_stale, timeout=options.timeout or spec.timeout, warm_start=warm)
     if needs_work:
         summary.baseline = _baseline(spec, study, data, tracker, parent_run_id)
     else:
@@ -138,6 +142,34 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
         summary.best = best_trial_info(study)
         summary.stopped_reason = "already finished"
     return prepared
+
+
+def _warm_start(study: Any, spec: Study, storage: Any) -> dict[str, int] | None:
+    """A new study first tries the best configurations of its finished siblings (``warm_start``):
+    the landscapes of neighbouring temperatures are alike. Each queued trial names where it came
+    from. Done once, when the study has no trial yet; a sibling not there yet is skipped."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from glasstune.stores.optuna_storage import study_names
+
+    if not spec.warm_start or StudyAttr.WARM_STARTED in study.user_attrs or study.get_trials(deepcopy=False):
+        return None
+    known = set(study_names(storage))
+    queued: dict[str, int] = {}
+    for name in spec.warm_start:
+        queued[name] = 0
+        if name not in known:
+            continue
+        sibling = optuna.load_study(study_name=name, storage=storage)
+        complete = sibling.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        best_first = sorted(complete, key=lambda t: t.value, reverse=sibling.direction.name == "MAXIMIZE")
+        for trial in best_first[:spec.warm_start_top]:
+            study.enqueue_trial(trial.params, user_attrs={TrialAttr.WARM_START: f"{name} trial {trial.number}"},
+                                skip_if_exists=True)
+            queued[name] += 1
+    study.set_user_attr(StudyAttr.WARM_STARTED, queued)
+    return queued
 
 
 def _check_same_data(study: Any, spec: Study, fingerprint: str | None, provenance: dict) -> None:
@@ -162,7 +194,8 @@ def _check_same_objective(study: Any, spec: Study) -> None:
         return
     now = describe_objective(spec.objective)
     changed = [key for key in sorted(set(recorded) | set(now))
-               if recorded.get(key) != now.get(key) and not callable(getattr(spec.objective, key, None))]
+               if recorded.get(key) != now.get(key) and now.get(key) != "auto"  # "auto": decided by the data
+               and not callable(getattr(spec.objective, key, None))]
     if changed:
         shown = ", ".join(f"{key} {recorded.get(key)!r} -> {now.get(key)!r}" for key in changed[:3])
         raise StudyFileError(f"study {spec.name!r} was made with other objective settings ({shown}); its "
@@ -239,11 +272,12 @@ def run_study(spec: Study, options: RunOptions) -> RunSummary:
 
 
 def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
+    device = device_for(spec.objective, options.device)
+    batch = batch_size(spec, options, device)
     prepared = prepare_study(spec, options)
     summary, study = prepared.summary, prepared.study
     if prepared.finished:
         return summary
-    device = device_for(spec.objective, options.device)
     if writer is not None:
         writer.open(options.tracking_uri)
     not_saved = None
@@ -254,7 +288,8 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
                                  summary.experiment_id, summary.parent_run_id, prepared.seed, device, progress,
                                  options.worker, writer)
             try:
-                summary.stopped_reason, not_saved = _trials(prepared, runner, gate, options.timeout or spec.timeout)
+                summary.stopped_reason, not_saved = _trials(prepared, runner, gate, options.timeout or spec.timeout,
+                                                            batch)
             finally:
                 gate.close()
                 runner.check_tracking(wait=True)  # every run complete before the command says it is done
@@ -280,10 +315,25 @@ def _run_trials(spec: Study, options: RunOptions, writer: Any) -> RunSummary:
     return summary
 
 
+def batch_size(spec: Study, options: RunOptions, device: str) -> int:
+    """Trials trained together: ``--trials-per-batch``, else the study file's ``trials_per_batch``,
+    else the objective's own choice for the device; 1 for an objective without ``run_batch``."""
+    wanted = options.trials_per_batch or spec.trials_per_batch
+    can = callable(getattr(spec.objective, "run_batch", None))
+    if wanted and wanted > 1 and not can:
+        raise StudyFileError(f"{type(spec.objective).__name__} trains one trial at a time (it has no run_batch); "
+                             f"leave trials_per_batch and --trials-per-batch out")
+    if wanted:
+        return int(wanted)
+    choose = getattr(spec.objective, "trials_per_batch", None)
+    return max(1, int(choose(device))) if can and callable(choose) else 1
+
+
 def _trials(prepared: PreparedStudy, runner: TrialRunner, gate: StartGate, timeout: float | None,
-            ) -> tuple[str, str | None]:
-    """Ask, run, save, close, until the budget is met, time is up, the trial was interrupted or
-    failures pile up. Returns why it stopped, and what could not be saved (else None)."""
+            batch: int = 1) -> tuple[str, str | None]:
+    """Ask, run, save, close, until the budget is met, time is up, a trial was interrupted or
+    failures pile up; ``batch`` trials at a time for an objective that trains them together.
+    Returns why it stopped, and what could not be saved (else None)."""
     study = prepared.study
     started = time.monotonic()
     # heartbeats are recorded by our own thread around each trial (glasstune.study.recovery)
@@ -291,29 +341,43 @@ def _trials(prepared: PreparedStudy, runner: TrialRunner, gate: StartGate, timeo
     while True:
         if timeout is not None and time.monotonic() - started >= timeout:
             return "timeout", None
-        with deferred_signals():  # a stop waits until the trial is made (or not): no half-written trial
-            recover(study, prepared.storage, prepared.tracker)  # trials of dead processes: failed and retried
-            if not gate.admit():  # finished trials and those running elsewhere fill the budget
-                return "budget", None
-            try:
-                trial = study.ask()  # an enqueued retry first, else a new trial from the sampler
-            finally:
-                gate.release()  # the trial is RUNNING: another worker counts it now
-        outcome = runner.run(trial)
-        with deferred_signals(), _as_in_optimize(study) as stop_asked:  # the outcome is saved whole
-            failure = save_outcome(study, trial, outcome)
-            runner.close(trial, outcome, not_saved=failure)
-        runner.after(study, trial.number, outcome)
+        trials = _ask(prepared, gate, batch)
+        if not trials:  # finished trials and those running elsewhere fill the budget
+            return "budget", None
+        outcomes = runner.run(trials[0]) if len(trials) == 1 else runner.run_batch(trials)
+        outcomes = [outcomes] if len(trials) == 1 else outcomes
+        failure, stopped = None, False
+        for trial, outcome in zip(trials, outcomes, strict=True):
+            with deferred_signals(), _as_in_optimize(study) as stop_asked:  # the outcome is saved whole
+                failure = failure or save_outcome(study, trial, outcome)
+                runner.close(trial, outcome, not_saved=failure)
+            runner.after(study, trial.number, outcome)
+            stopped = stopped or stop_asked()
         if failure:
             return "not saved", failure
-        if outcome.interrupted:
+        if any(outcome.interrupted for outcome in outcomes):
             return "interrupted", None
-        if outcome.fatal:
-            raise StudyFileError(f"study {study.study_name!r}: {outcome.reason}")
-        if stop_asked():
+        fatal = next((outcome for outcome in outcomes if outcome.fatal), None)
+        if fatal is not None:
+            raise StudyFileError(f"study {study.study_name!r}: {fatal.reason}")
+        if stopped:
             return "exhausted", None
         if runner.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES:
             return "failures", None
+
+
+def _ask(prepared: PreparedStudy, gate: StartGate, batch: int) -> list[Any]:
+    """Up to ``batch`` new trials, each started under the start gate (so workers together meet the
+    budget exactly), after the trials of dead processes are failed and queued again."""
+    trials = []
+    with deferred_signals():  # a stop waits until the trials are made (or not): no half-written trial
+        recover(prepared.study, prepared.storage, prepared.tracker)
+        while len(trials) < batch and gate.admit():
+            try:
+                trials.append(prepared.study.ask())  # an enqueued retry first, else a new trial from the sampler
+            finally:
+                gate.release()  # the trial is RUNNING: another worker counts it now
+    return trials
 
 
 @contextlib.contextmanager

@@ -50,7 +50,10 @@ class Study:
     ``n_trials`` is the total number of finished (complete or pruned) trials the study should have:
     running it again only adds the missing ones. ``sampler`` and ``pruner`` default to a TPE sampler
     seeded from ``seed`` and a pruner that stops trials in the bottom quarter at each report
-    (``default_pruner``).
+    (``default_pruner``). ``trials_per_batch``: how many trials an objective that can train several
+    at once (``run_batch``) gets together (default: the objective's choice for the device).
+    ``warm_start``: names of sibling studies whose ``warm_start_top`` best configurations are tried
+    first when this study is made (a sibling not there yet is skipped).
     """
 
     name: str
@@ -64,6 +67,9 @@ class Study:
     pruner: Any = None
     description: str = ""
     smoke_trials: int = 3
+    trials_per_batch: int | None = None
+    warm_start: list[str] = field(default_factory=list)
+    warm_start_top: int = 3
     source_file: Path | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,4 +89,5 @@ class Study:
             objective=self.objective.smoke(),
             n_trials=self.smoke_trials,
             timeout=None,
+            warm_start=[name + SMOKE_SUFFIX for name in self.warm_start],
         )

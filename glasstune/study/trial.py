@@ -71,52 +71,81 @@ class TrialRunner:
 
     def run(self, trial: Any) -> Outcome:
         """Run the objective on ``trial``; its MLflow run stays open until ``close``."""
-        import optuna
+        ctx = self._open(trial)
+        try:
+            with heartbeat(self.storage, [trial._trial_id]):
+                value: float | BaseException = self.spec.objective(ctx)
+        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: end this trial, then the study
+            return self._interrupted(trial, stop)
+        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
+            value = error
+        return self._judge(trial, value)
 
+    def run_batch(self, trials: list[Any]) -> list[Outcome]:
+        """Run the objective on several trials at once (``objective.run_batch``): each trial has its
+        own context, MLflow run and outcome, exactly as when it runs alone."""
+        contexts = [self._open(trial) for trial in trials]
+        try:
+            with heartbeat(self.storage, [trial._trial_id for trial in trials]):
+                results = list(self.spec.objective.run_batch(contexts))
+        except KeyboardInterrupt as stop:
+            return [self._interrupted(trial, stop) for trial in trials]
+        except BaseException as error:  # the batch as a whole failed: every trial in it did
+            results = [error] * len(trials)
+        if len(results) != len(trials):
+            error = RuntimeError(f"run_batch returned {len(results)} results for {len(trials)} trials")
+            results = [error] * len(trials)
+        return [self._judge(trial, result) for trial, result in zip(trials, results, strict=True)]
+
+    def _open(self, trial: Any) -> TrialContext:
+        """The trial's owner and seed recorded, its MLflow run made, its context ready."""
         self.progress.trial_started(trial.number)
         close_orphan_runs(trial.study, self.tracker, self._checked_failures)
         seed = trial_seed(self.seed, original_trial_number(trial))
         _record(trial, {TrialAttr.OWNER: owner(), TrialAttr.SEED: seed, TrialAttr.WORKER: self.worker,
                         **({TrialAttr.GPU: self.gpu} if self.gpu is not None else {})})
         run = self.tracker.start_trial(self.experiment_id, self.parent_id, self.spec.name, trial.number,
-                                       tags=self._tags(seed), writer=self._live_writer())
+                                       tags=self._tags(seed, trial), writer=self._live_writer())
         workdir = Path(tempfile.mkdtemp(prefix=f"glasstune-trial{trial.number}-"))  # the run's files, until logged
         self._runs[trial.number] = (run, workdir)
         _record(trial, {TrialAttr.RUN_ID: run.run_id} if run.run_id is not None
                 else {TrialAttr.RUN_ERROR: run.error or "MLflow run not created"})
-        ctx = TrialContext(
+        return TrialContext(
             trial=trial, data=self.data, seed=seed, workdir=workdir,
             checkpoint_dir=self._checkpoint_dir(trial), sink=run, device=self.device,
             on_status=lambda text: self.progress.status(trial.number, text),
         )
-        try:
-            with heartbeat(self.storage, trial._trial_id):
-                value = float(self.spec.objective(ctx))
-            if not math.isfinite(value):
-                raise ValueError(f"objective returned {value}")
-        except optuna.TrialPruned as pruned:
-            return Outcome("PRUNED", reason=str(pruned) or "pruned")
-        except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: end this trial, then the study
-            self.interrupted = stop
-            reason = interrupted_reason(stop)
-            _record(trial, {TrialAttr.ERROR: reason, TrialAttr.INTERRUPTED: True}, must=False)
-            return Outcome("FAIL", reason=reason, interrupted=True)
-        except ValueError as error:
-            if CHANGED_KIND not in str(error):
-                return self._failed(trial, run, workdir, error)
+
+    def _interrupted(self, trial: Any, stop: BaseException) -> Outcome:
+        self.interrupted = stop
+        reason = interrupted_reason(stop)
+        _record(trial, {TrialAttr.ERROR: reason, TrialAttr.INTERRUPTED: True}, must=False)
+        return Outcome("FAIL", reason=reason, interrupted=True)
+
+    def _judge(self, trial: Any, result: float | BaseException) -> Outcome:
+        """What the objective's value, or the exception that ended the trial, makes of the trial."""
+        import optuna
+
+        if isinstance(result, optuna.TrialPruned):
+            return Outcome("PRUNED", reason=str(result) or "pruned")
+        if not isinstance(result, BaseException):
+            try:
+                value = float(result)
+            except (TypeError, ValueError) as error:
+                result = TypeError(f"objective returned {result!r}, not a number ({error})")
+            else:
+                if math.isfinite(value):
+                    return Outcome("COMPLETE", value=value)
+                result = ValueError(f"objective returned {value}")
+        if isinstance(result, ValueError) and CHANGED_KIND in str(result):
             reason = ("the search space changed: a parameter is drawn with another kind (int, float, categorical) "
                       "than in this study's earlier trials; give the study another name in its study file")
             _record(trial, {TrialAttr.ERROR: reason}, must=False)
             return Outcome("FAIL", reason=reason, fatal=True)
-        except BaseException as error:  # SystemExit from study code too: the trial fails, the study goes on
-            return self._failed(trial, run, workdir, error)
-        return Outcome("COMPLETE", value=value)
-
-    def _failed(self, trial: Any, run: Any, workdir: Path, error: BaseException) -> Outcome:
-        """A failure of the study's code (called while it is being handled: the traceback is kept)."""
-        reason = one_line(error)
+        reason = one_line(result)
         _record(trial, {TrialAttr.ERROR: reason}, must=False)
-        _log_traceback(run, workdir)
+        run, workdir = self._runs[trial.number]
+        _log_traceback(run, workdir, result)
         return Outcome("FAIL", reason=reason)
 
     def close(self, trial: Any, outcome: Outcome, not_saved: str | None = None) -> None:
@@ -194,8 +223,10 @@ class TrialRunner:
         else:
             self.failures_in_a_row = 0
 
-    def _tags(self, seed: int) -> dict[str, str]:
+    def _tags(self, seed: int, trial: Any) -> dict[str, str]:
+        warm = trial.user_attrs.get(TrialAttr.WARM_START)
         return {
+            **({Tag.WARM_START: warm} if warm else {}),
             Tag.SEED: str(seed),
             **data_tags(self.provenance),
             Tag.DEVICE: self.device,
@@ -223,9 +254,9 @@ def _record(trial: Any, attrs: dict[str, Any], *, must: bool = True) -> None:
             log.warning("trial %s: %s not recorded in the Optuna storage", trial.number, key)
 
 
-def _log_traceback(run: Any, workdir: Path) -> None:
+def _log_traceback(run: Any, workdir: Path, error: BaseException) -> None:
     import traceback
 
     path = workdir / "traceback.txt"
-    path.write_text(traceback.format_exc())
+    path.write_text("".join(traceback.format_exception(error)))
     run.log_artifact(path)

@@ -125,6 +125,8 @@ def worker_command(study_file: Path, index: int, options: RunOptions, smoke: boo
         command += ["--timeout", str(options.timeout)]
     if options.seed is not None:
         command += ["--seed", str(options.seed)]
+    if options.trials_per_batch:
+        command += ["--trials-per-batch", str(options.trials_per_batch)]
     if smoke:
         command.append("--smoke")
     return command

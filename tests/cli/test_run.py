@@ -131,7 +131,8 @@ def test_trials_best_and_export(cli, write_study, tmp_path):
     assert retrained.exit_code == 0, retrained.stderr
     assert f"score {best:.4f} (recorded {best:.4f})" in retrained.stdout  # same seed, same folds
     written = {f.name for f in (tmp_path / "model").iterdir()}
-    assert {"model.pkl", "loss_curves.png", "folds.csv", "config.json"} <= written
+    assert {"model", "retrain.json", "loss_curves.png", "folds.csv", "config.json"} <= written
+    assert (tmp_path / "model" / "model" / "MLmodel").exists()  # the final model, as an MLflow model
 
     as_json = cli("export", "tiny", "-o", "best.json")
     assert json.loads((tmp_path / "best.json").read_text())["study"] == "tiny" and as_json.exit_code == 0

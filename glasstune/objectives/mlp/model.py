@@ -14,6 +14,11 @@ un-corrected sqrt(v)) or SGD with (Nesterov) momentum and a constant learning ra
 different sizes: every batch is padded and masked, and a fold with fewer batches skips the step.
 Each fold draws its init and shuffles from its own generator (seed + fold), so a fold's weights
 depend only on its own training rows and seed, never on the other folds.
+
+Beyond the lab's binary labels (``task``): K classes train K softmax outputs on the multi-class
+log-loss (``MLPClassifier`` with K classes), and a continuous target one identity output on half the
+squared error (``MLPRegressor``). The gradient at the output is (output - target) in all three cases,
+so only the output activation and the loss differ.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ SUPPORTED = {"hidden_layer_sizes", "solver", "learning_rate_init", "alpha", "bat
              "epsilon", "momentum", "nesterovs_momentum", "learning_rate", "shuffle", "activation",
              "max_iter", "tol", "n_iter_no_change", "early_stopping", "verbose", "random_state"}
 """MLPClassifier arguments this backend understands (the last group only as the lab set them)."""
+TASKS = ("binary", "multiclass", "regression")
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,20 @@ class FoldBatchedMLP:
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
-                 settings: MLPSettings, seed: int, device: str = "cpu", threads: int | None = 1) -> None:
-        self.settings, self.device = settings, torch.device(device)
+                 settings: MLPSettings, seed: int, device: str = "cpu", threads: int | None = 1,
+                 task: str = "binary") -> None:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+        self.settings, self.device, self.task = settings, torch.device(device), task
         self.threads = threads
         self.folds = [(np.asarray(train), np.asarray(test)) for train, test in folds]
         self.n_folds = len(self.folds)
         self.epochs_done = 0
         X = np.asarray(X, dtype=np.float32)
-        self._y = torch.as_tensor(np.asarray(y, dtype=np.float32), device=self.device)
+        y = np.asarray(y)
+        n_outputs = int(y.max()) + 1 if task == "multiclass" else 1
+        targets = np.eye(n_outputs, dtype=np.float32)[y] if task == "multiclass" else y.astype(np.float32)[:, None]
+        self._targets = torch.as_tensor(targets, device=self.device)  # (n, outputs): 0/1, one-hot, or values
         self._n_train = [len(train) for train, _ in self.folds]
         sizes = settings.batch_size
         self._batch = [min(200, n) if sizes == "auto" else min(int(sizes), n) for n in self._n_train]
@@ -96,7 +108,7 @@ class FoldBatchedMLP:
         X_t = torch.as_tensor(X, device=self.device)
         self._X = (X_t[None] - self._mean) / self._scale  # (k, n, d): each fold's own standardisation
         self._generators = [torch.Generator().manual_seed(seed + fold) for fold in range(self.n_folds)]
-        self._layers = list(pairwise([X.shape[1], *settings.hidden_layer_sizes, 1]))
+        self._layers = list(pairwise([X.shape[1], *settings.hidden_layer_sizes, n_outputs]))
         self.params = self._glorot().to(self.device)
         self.weights, self.biases = self._views(self.params)
         n_weights = sum(fan_in * fan_out for fan_in, fan_out in self._layers)
@@ -190,7 +202,7 @@ class FoldBatchedMLP:
         n_train = torch.tensor(self._n_train, dtype=torch.float32, device=self.device)
         for epoch in range(epochs):
             index, mask, inactive = self._epoch_batches()
-            X, y = self._X[folds, index], self._y[index][..., None]  # the whole epoch's batches in one gather
+            X, y = self._X[folds, index], self._targets[index]  # the whole epoch's batches in one gather
             rates = self._adam_rates(inactive) if self.settings.solver == "adam" else [None] * len(inactive)
             batch_losses = []
             for b, (skipped, rate) in enumerate(zip(inactive, rates, strict=True)):
@@ -228,15 +240,13 @@ class FoldBatchedMLP:
         activations = [X]
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             activations.append(torch.relu(torch.baddbmm(b, activations[-1], w)))
-        probability = torch.sigmoid(torch.baddbmm(self.biases[-1], activations[-1], self.weights[-1]))
-        eps = torch.finfo(probability.dtype).eps
-        likelihood = torch.where(y > 0, probability, 1 - probability).clamp_(eps, 1 - eps)  # y is 0 or 1
-        batch_loss = -(likelihood.log_() * mask).sum(dim=(1, 2))
+        output, batch_loss = self._output_and_loss(
+            torch.baddbmm(self.biases[-1], activations[-1], self.weights[-1]), y, mask)
         if alpha:
             batch_loss += 0.5 * alpha * torch.mv(self.params * self.params, self._decay)
         if active is not None:
             batch_loss = batch_loss * active.view(-1)
-        delta = (probability - y) * mask * inverse[:, :, None]
+        delta = (output - y) * mask * inverse[:, :, None]
         weight_grads: list[torch.Tensor] = [None] * len(self.weights)  # type: ignore[list-item]
         bias_grads: list[torch.Tensor] = [None] * len(self.weights)  # type: ignore[list-item]
         for layer in range(len(self.weights) - 1, -1, -1):
@@ -249,6 +259,21 @@ class FoldBatchedMLP:
             grad.addcmul_(self.params, self._decay * (alpha * inverse))
         self._update(grad, active, rate)
         return batch_loss
+
+    def _output_and_loss(self, z: torch.Tensor, y: torch.Tensor,
+                         mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer's activation and each fold's summed loss over the batch's real rows:
+        log-loss (logistic or softmax), or half the squared error for a regression."""
+        if self.task == "regression":
+            return z, 0.5 * ((z - y).square() * mask).sum(dim=(1, 2))
+        if self.task == "multiclass":
+            probability = torch.softmax(z, dim=-1)
+            eps = torch.finfo(probability.dtype).eps
+            return probability, -(probability.clamp(eps, 1 - eps).log() * y * mask).sum(dim=(1, 2))
+        probability = torch.sigmoid(z)
+        eps = torch.finfo(probability.dtype).eps
+        likelihood = torch.where(y > 0, probability, 1 - probability).clamp_(eps, 1 - eps)  # y is 0 or 1
+        return probability, -(likelihood.log_() * mask).sum(dim=(1, 2))
 
     def _update(self, grad: torch.Tensor, active: torch.Tensor | None, rate: torch.Tensor | None) -> None:
         """sklearn's Adam (step size ``rate`` per fold) or SGD update on the flat buffers; folds
@@ -275,8 +300,9 @@ class FoldBatchedMLP:
             _assign(p, p + step, active)
 
     @torch.no_grad()
-    def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
-        """P(label 1) of fold ``fold``'s network for raw (unstandardised) feature rows."""
+    def predict_output(self, fold: int, X: np.ndarray) -> np.ndarray:
+        """Fold ``fold``'s network on raw (unstandardised) feature rows: P(label 1) (binary), the class
+        probabilities (rows, K) (multi-class), or the predicted value (regression)."""
         with self._cpu_settings():
             x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
             h = (x - self._mean[fold]) / self._scale[fold]
@@ -284,19 +310,42 @@ class FoldBatchedMLP:
                 h = torch.addmm(b[fold], h, w[fold])
                 if layer < len(self.weights) - 1:
                     h = torch.relu(h)
-            return torch.sigmoid(h)[:, 0].double().cpu().numpy()
+            if self.task == "multiclass":
+                return torch.softmax(h, dim=1).double().cpu().numpy()
+            output = h if self.task == "regression" else torch.sigmoid(h)
+            return output[:, 0].double().cpu().numpy()
+
+    def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
+        """P(label 1) (binary) or the class probabilities (multi-class) of fold ``fold``'s network."""
+        if self.task == "regression":
+            raise ValueError("a regression network predicts values, not probabilities")
+        return self.predict_output(fold, X)
+
+    def fold_parameters(self, fold: int) -> dict[str, Any]:
+        """Fold ``fold``'s network as numpy arrays: its scaler (mean, scale) and its layers' weights and
+        biases, enough to predict without torch (``glasstune.objectives.mlp.final``)."""
+        as_numpy = lambda tensor: tensor.detach().cpu().numpy().copy()  # noqa: E731
+        return {"mean": as_numpy(self._mean[fold, 0]), "scale": as_numpy(self._scale[fold, 0]),
+                "weights": [as_numpy(w[fold]) for w in self.weights],
+                "biases": [as_numpy(b[fold, 0]) for b in self.biases]}
 
     def fold(self, fold: int) -> FoldEstimator:
         """One fold's network with sklearn's predict/predict_proba, for shared scoring code."""
         return FoldEstimator(self, fold)
 
-    def held_out_balanced_accuracy(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Each fold's balanced accuracy on its own held-out rows (the pruner's signal)."""
+    def held_out_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each fold's score on its own held-out rows (the pruner's signal): balanced accuracy, or
+        Pearson r for a regression."""
+        from glasstune.objectives.mlp.scoring import pearson_r
+
         scores = []
         for fold, (_, test) in enumerate(self.folds):
-            predicted = self.predict_proba(fold, X[test]) > 0.5
-            truth = np.asarray(y[test]) == 1
-            recalls = [np.mean(predicted[truth == c] == c) for c in (False, True) if np.any(truth == c)]
+            if self.task == "regression":
+                scores.append(pearson_r(np.asarray(y)[test], self.predict_output(fold, X[test])))
+                continue
+            predicted = self.fold(fold).predict(X[test])
+            truth = np.asarray(y[test])
+            recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
             scores.append(float(np.mean(recalls)))
         return np.asarray(scores)
 
@@ -310,10 +359,13 @@ class FoldEstimator:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = self.model.predict_proba(self.index, X)
-        return np.column_stack([1 - p, p])
+        return p if p.ndim == 2 else np.column_stack([1 - p, p])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return (self.model.predict_proba(self.index, X) > 0.5).astype(np.int64)
+        if self.model.task == "regression":
+            return self.model.predict_output(self.index, X)
+        p = self.model.predict_proba(self.index, X)
+        return (p.argmax(axis=1) if p.ndim == 2 else p > 0.5).astype(np.int64)
 
 
 def _assign(target: torch.Tensor, value: torch.Tensor, active: torch.Tensor | None) -> None:

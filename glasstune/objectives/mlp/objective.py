@@ -2,7 +2,10 @@
 
 Training accuracy near 1.0 was memorisation in the lab's notes; here the score is the balanced
 accuracy on held-out folds (grouped by frame, so correlated particles of one frame never sit on
-both sides), and the memorisation gap (train minus held-out) is recorded beside it.
+both sides), and the memorisation gap (train minus held-out) is recorded beside it. A table with K
+classes is scored the same way (macro one-vs-rest AUC beside it); a continuous target (Phop, a
+propensity) is a regression scored by Pearson r and R², its gap train r minus held-out r
+(``glasstune.objectives.mlp.scoring``).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ if TYPE_CHECKING:
     from glasstune.data.table import FeatureTable
 
 BACKENDS = ("auto", "sklearn", "torch")
-ESTIMATORS = {"sklearn": "sklearn.neural_network.MLPClassifier",
-              "torch": "glasstune.objectives.mlp.model.FoldBatchedMLP (MLPClassifier semantics)"}
+ESTIMATORS = {"sklearn": "sklearn.neural_network.MLPClassifier (MLPRegressor for a continuous target)",
+              "torch": "glasstune.objectives.mlp.model.FoldBatchedMLP (MLPClassifier/MLPRegressor semantics)"}
 
 CURVE_POINTS = 250
 """Loss curves go to MLflow with at most about this many points per fold; the figure has every epoch."""
@@ -57,10 +60,13 @@ def lab_search_space(trial: optuna.Trial) -> dict[str, Any]:
 
 
 def fold_splits(table: FeatureTable, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified folds, grouped by frame when the table has enough frames."""
+    """Stratified folds (by class, or by quintile of a continuous target), grouped by frame when the
+    table has enough frames."""
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
     y, groups = table.y, table.groups
+    if getattr(table, "task", "binary") == "regression":
+        y = np.searchsorted(np.quantile(y, [0.2, 0.4, 0.6, 0.8]), y, side="right")  # quintiles 0..4
     if groups is not None and len(np.unique(groups)) >= n_folds:
         splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(len(y)), y, groups))
@@ -68,9 +74,10 @@ def fold_splits(table: FeatureTable, n_folds: int, seed: int) -> list[tuple[np.n
     return list(splitter.split(np.zeros(len(y)), y))
 
 
-def build_estimator(config: dict[str, Any], seed: int, epoch_cap: int | None = None) -> Any:
-    """Standardised features into sklearn's MLPClassifier with the lab's run-every-epoch settings."""
-    from sklearn.neural_network import MLPClassifier
+def build_estimator(config: dict[str, Any], seed: int, epoch_cap: int | None = None, task: str = "binary") -> Any:
+    """Standardised features into sklearn's MLPClassifier (MLPRegressor for a regression) with the
+    lab's run-every-epoch settings."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -78,28 +85,16 @@ def build_estimator(config: dict[str, Any], seed: int, epoch_cap: int | None = N
     if epoch_cap is not None:
         config["max_iter"] = min(int(config.get("max_iter", 200)), epoch_cap)
     config = {**LAB_FIXED, "n_iter_no_change": int(config.get("max_iter", 200)), **config}
-    return make_pipeline(StandardScaler(), MLPClassifier(random_state=seed, **config))
+    network = MLPRegressor if task == "regression" else MLPClassifier
+    return make_pipeline(StandardScaler(), network(random_state=seed, **config))
 
 
 def fold_scores(estimator: Any, X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                ) -> dict[str, float]:
-    """Held-out and training scores of a fitted estimator, and the majority-class baseline."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+                task: str = "binary") -> dict[str, float]:
+    """Held-out and training scores of a fitted estimator, and the baseline, in the task's terms."""
+    from glasstune.objectives.mlp.scoring import fold_scores as scores_for_task
 
-    predicted_test = estimator.predict(X[test])
-    predicted_train = estimator.predict(X[train])
-    probability = estimator.predict_proba(X[test])[:, 1]
-    majority = int(np.bincount(y[train]).argmax())
-    scores = {
-        "balanced_accuracy": balanced_accuracy_score(y[test], predicted_test),
-        "accuracy": accuracy_score(y[test], predicted_test),
-        "roc_auc": roc_auc_score(y[test], probability) if len(np.unique(y[test])) == 2 else np.nan,
-        "train_balanced_accuracy": balanced_accuracy_score(y[train], predicted_train),
-        "train_accuracy": accuracy_score(y[train], predicted_train),
-        "baseline_accuracy": float(np.mean(y[test] == majority)),
-    }
-    scores["memorisation_gap"] = scores["train_balanced_accuracy"] - scores["balanced_accuracy"]
-    return {key: float(value) for key, value in scores.items()}
+    return scores_for_task(estimator, X, y, train, test, task)
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,9 @@ class CrossValidatedMLP:
     n_folds: int = 5
     cv_seed: int = 0
     epoch_cap: int | None = None
-    metric: str = "cv_balanced_accuracy"
+    metric: str = "auto"
+    """Which total is the trial's value: "auto" is cv_balanced_accuracy for classes, cv_pearson_r for a
+    continuous target (any name of ``scoring.totals_names`` may be given)."""
     summary_columns: ClassVar[tuple[str, ...]] = ("cv_score", "train_score", "gap")
     """What ``glasstune trials`` shows of each trial beside its value."""
     backend: str = "auto"
@@ -136,19 +133,33 @@ class CrossValidatedMLP:
         return self.backend != "sklearn"
 
     def check_data(self, data: Any) -> None:
-        """Before the first trial: a feature table with enough rows of each class for the folds."""
+        """Before the first trial: a feature table (validated when it was made) with enough rows of
+        each class for the folds, and a metric its task records."""
         from glasstune.data.table import FeatureTable, check_rows_for_folds
+        from glasstune.objectives.mlp.scoring import totals_names
 
         if not isinstance(data, FeatureTable):
-            raise GlasstuneError(f"CrossValidatedMLP needs a feature table (glasstune.data.softness(T) or "
-                                 f"table_file(PATH)), got {type(data).__name__}")
+            raise GlasstuneError(f"CrossValidatedMLP needs a feature table (glasstune.data.softness(T), "
+                                 f"table_file(PATH) or a source returning FeatureTable(frame, ...)), "
+                                 f"got {type(data).__name__}")
         check_rows_for_folds(data, self.n_folds)
+        if self.metric != "auto" and self.metric not in totals_names(data.task):
+            raise GlasstuneError(f"CrossValidatedMLP(metric={self.metric!r}): a {data.task} table records "
+                                 f"{', '.join(totals_names(data.task))}")
+
+    def metric_for(self, task: str) -> str:
+        """The total that is a trial's value on a table of this task."""
+        from glasstune.objectives.mlp.scoring import study_metric
+
+        return study_metric(task) if self.metric == "auto" else self.metric
 
     def baseline(self, data: FeatureTable) -> dict[str, Any]:
-        """The lab's linear SVM (C = 0.01, standardised) on this study's own folds and metric."""
+        """The lab's linear SVM (C = 0.01, standardised; ridge for a continuous target) on this
+        study's own folds, in its metric."""
         from glasstune.objectives.mlp.baseline import svm_baseline
 
-        return svm_baseline(data.X, data.y, fold_splits(data, self.n_folds, self.cv_seed))
+        task = getattr(data, "task", "binary")
+        return svm_baseline(data.X, data.y, fold_splits(data, self.n_folds, self.cv_seed), task)
 
     def smoke(self) -> CrossValidatedMLP:
         return replace(self, n_folds=3, epoch_cap=15)
@@ -161,7 +172,7 @@ class CrossValidatedMLP:
         ctx.log_json({"estimator": ESTIMATORS[backend], "backend": backend, "device": ctx.device,
                       "config": config, "fixed": LAB_FIXED, "epoch_cap": self.epoch_cap,
                       "n_folds": self.n_folds, "cv_seed": self.cv_seed, "seed": ctx.seed,
-                      "chunk_epochs": self.chunk_epochs, "data": table.provenance},
+                      "chunk_epochs": self.chunk_epochs, "task": table.task, "data": table.provenance},
                      "config.json")
         ctx.set_tags({Tag.MLP_BACKEND: backend})
         if backend == "torch":
@@ -172,11 +183,13 @@ class CrossValidatedMLP:
         """One fold after another; the pruner sees the running mean after each fold."""
         import pandas as pd
 
+        from glasstune.objectives.mlp.scoring import PRIMARY
+
         X, y = table.X, table.y
         rows, curves = [], []
         for fold, (train, test) in enumerate(fold_splits(table, self.n_folds, self.cv_seed)):
             ctx.status(f"fold {fold + 1}/{self.n_folds}")
-            estimator = build_estimator(config, ctx.seed + fold, self.epoch_cap)
+            estimator = build_estimator(config, ctx.seed + fold, self.epoch_cap, table.task)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ConvergenceWarning: we run all epochs on purpose
                 estimator.fit(X[train], y[train])
@@ -185,18 +198,19 @@ class CrossValidatedMLP:
                 raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
             curves.append(curve)
             ctx.log_history(f"loss_fold{fold + 1}", curve, every=_every(len(curve)), last_step=len(curve))
-            scores = fold_scores(estimator, X, y, train, test)
+            scores = fold_scores(estimator, X, y, train, test, table.task)
             rows.append({"fold": fold + 1, "n_train": len(train), "n_test": len(test), **scores})
             ctx.log_metrics({f"fold_{key}": value for key, value in scores.items()}, step=fold + 1)
             running = pd.DataFrame(rows)
-            self._summarize(ctx, running)
-            ctx.report(running["balanced_accuracy"].mean(), step=fold + 1)
+            self._summarize(ctx, running, table.task)
+            ctx.report(running[PRIMARY[table.task]].mean(), step=fold + 1)
         return self._finish(ctx, pd.DataFrame(rows), curves, table)
 
     def _run_torch(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """All folds trained together in chunks of epochs; the pruner sees the mean held-out
-        balanced accuracy after each chunk (step = epochs done). The full per-fold scores (train
-        score, AUC, gap) are computed once, at the end: per chunk they cost more than training."""
+        balanced accuracy (Pearson r for a regression) after each chunk (step = epochs done). The full
+        per-fold scores (train score, AUC, gap) are computed once, at the end: per chunk they cost more
+        than training."""
         import pandas as pd
 
         from glasstune.objectives.mlp.model import FoldBatchedMLP, MLPSettings
@@ -206,7 +220,7 @@ class CrossValidatedMLP:
         epochs = int(config.get("max_iter", 200))
         epochs = min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
         model = FoldBatchedMLP(X, y, folds, settings=MLPSettings.from_sklearn(config), seed=ctx.seed,
-                               device=ctx.device)
+                               device=ctx.device, task=table.task)
         curves: list[list[float]] = [[] for _ in folds]
         for report_at in report_epochs(epochs, self.chunk_epochs):
             start = model.epochs_done
@@ -218,11 +232,11 @@ class CrossValidatedMLP:
                 curves[fold].extend(losses[:, fold].tolist())
                 ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1,
                                 every=_every(epochs), last_step=epochs)
-            held_out = float(model.held_out_balanced_accuracy(X, y).mean())
+            held_out = float(model.held_out_scores(X, y).mean())
             ctx.summarize(cv_score=held_out, epochs_done=model.epochs_done)
             ctx.report(held_out, step=model.epochs_done)
         rows = [{"fold": fold + 1, "n_train": len(train), "n_test": len(test),
-                 **fold_scores(model.fold(fold), X, y, train, test)}
+                 **fold_scores(model.fold(fold), X, y, train, test, table.task)}
                 for fold, (train, test) in enumerate(folds)]
         running = pd.DataFrame(rows)
         for row in rows:
@@ -234,37 +248,49 @@ class CrossValidatedMLP:
         ctx.log_table(folds, "folds.csv")
         if ctx.keeps_artifacts:
             ctx.log_figure(loss_curves_figure(curves, ctx, table), "loss_curves.png")
-        totals = self._summarize(ctx, folds)
+        totals = self._summarize(ctx, folds, table.task)
         ctx.log_metrics(totals)
-        return totals[self.metric]
+        metric = self.metric_for(table.task)
+        ctx.summarize(metric=metric)
+        return totals[metric]
 
-    def _summarize(self, ctx: TrialContext, folds: Any) -> dict[str, float]:
+    def _summarize(self, ctx: TrialContext, folds: Any, task: str) -> dict[str, float]:
         """Mean (and spread) over the folds done so far; also shown in the trials table."""
-        means = folds.drop(columns=["fold", "n_train", "n_test"]).mean()
-        totals = {
-            "cv_balanced_accuracy": means["balanced_accuracy"],
-            "cv_balanced_accuracy_std": float(folds["balanced_accuracy"].std(ddof=0)),
-            "cv_accuracy": means["accuracy"],
-            "cv_roc_auc": means["roc_auc"],
-            "train_balanced_accuracy": means["train_balanced_accuracy"],
-            "train_accuracy": means["train_accuracy"],
-            "memorisation_gap": means["memorisation_gap"],
-            "baseline_accuracy": means["baseline_accuracy"],
-        }
-        totals = {key: float(value) for key, value in totals.items()}
-        ctx.summarize(cv_score=totals["cv_balanced_accuracy"],
-                      train_score=totals["train_balanced_accuracy"],
-                      gap=totals["memorisation_gap"], cv_auc=totals["cv_roc_auc"],
-                      folds_done=len(folds))
+        from glasstune.objectives.mlp.scoring import fold_totals, trial_summary
+
+        totals = fold_totals(folds, task)
+        ctx.summarize(**trial_summary(totals, task), folds_done=len(folds))
         return totals
 
-    def fit_final(self, config: dict[str, Any], table: FeatureTable, seed: int) -> Any:
-        """The chosen configuration trained on all rows (for export and transfer)."""
-        estimator = build_estimator(config, seed, self.epoch_cap)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            estimator.fit(table.X, table.y)
-        return estimator
+    def fit_final(self, config: dict[str, Any], table: FeatureTable, seed: int, *, backend: str | None = None,
+                  on_status: Callable[[str], None] | None = None) -> Any:
+        """The chosen configuration trained on all rows with the trial's backend (the torch network,
+        or sklearn's when that backend was used), the scaler inside: a ``FinalMLP``."""
+        from glasstune.objectives.mlp.final import FinalMLP
+
+        backend = backend or ("torch" if self.backend == "auto" else self.backend)
+        status = on_status or (lambda text: None)
+        final = FinalMLP(tuple(table.features), table.task, backend, table.classes)
+        if backend == "sklearn":
+            status("final model: training on all rows (sklearn)")
+            final.estimator = build_estimator(config, seed, self.epoch_cap, table.task)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                final.estimator.fit(table.X, table.y)
+            return final
+        from glasstune.objectives.mlp.model import FoldBatchedMLP, MLPSettings
+
+        every_row = [(np.arange(len(table)), np.zeros(0, dtype=np.int64))]
+        model = FoldBatchedMLP(table.X, table.y, every_row, settings=MLPSettings.from_sklearn(config), seed=seed,
+                               task=table.task)
+        epochs = int(config.get("max_iter", 200))
+        epochs = min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
+        for report_at in report_epochs(epochs, self.chunk_epochs):
+            status(f"final model: epoch {model.epochs_done}/{epochs} on all {len(table)} rows")
+            if not np.all(np.isfinite(model.train(report_at - model.epochs_done))):
+                raise FloatingPointError("training loss became NaN/inf in the final model")
+        final.parameters = model.fold_parameters(0)
+        return final
 
 
 def report_epochs(epochs: int, chunk: int | None = None) -> list[int]:

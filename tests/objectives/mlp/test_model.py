@@ -104,5 +104,76 @@ def test_cuda_matches_cpu(table):
     folds = fold_splits(table, 3, seed=0)
     cpu, gpu = _model(table, folds), _model(table, folds, device="cuda")
     np.testing.assert_allclose(gpu.train(5), cpu.train(5), rtol=1e-3)
-    gpu_scores = gpu.held_out_balanced_accuracy(table.X, table.y)
-    assert np.abs(gpu_scores - cpu.held_out_balanced_accuracy(table.X, table.y)).max() < 0.05
+    gpu_scores = gpu.held_out_scores(table.X, table.y)
+    assert np.abs(gpu_scores - cpu.held_out_scores(table.X, table.y)).max() < 0.05
+
+
+def _task_table(task: str, rows: int = 360, seed: int = 0) -> SimpleNamespace:
+    """Features with a learnable label: three classes from two directions, or a continuous target."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 6)).astype(np.float32)
+    if task == "multiclass":
+        y = np.digitize(X[:, 0] + 0.5 * X[:, 1], [-0.5, 0.5])  # 0, 1, 2
+    else:
+        y = 2.0 * X[:, 0] - X[:, 1] + 0.3 * rng.normal(size=rows)
+    return SimpleNamespace(X=X, y=y, groups=None, task=task)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_multiclass_and_regression_train_as_sklearn_does(task):
+    """K softmax outputs on the multi-class log-loss (MLPClassifier), one identity output on half the
+    squared error (MLPRegressor): same loss curve within a few percent, same scores within noise."""
+    table = _task_table(task)
+    config = {"hidden_layer_sizes": (16,), "solver": "adam", "learning_rate_init": 1e-2, "alpha": 1e-4,
+              "max_iter": 40}
+    folds = fold_splits(table, 3, seed=0)
+    model = FoldBatchedMLP(table.X, table.y, folds, settings=MLPSettings.from_sklearn(config), seed=0, task=task)
+    curve = model.train(40)
+    ours = [fold_scores(model.fold(k), table.X, table.y, *folds[k], task=task) for k in range(3)]
+    theirs, sk_curves = [], []
+    for k, (train, test) in enumerate(folds):
+        estimator = build_estimator(config, seed=k, task=task)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            estimator.fit(table.X[train], table.y[train])
+        theirs.append(fold_scores(estimator, table.X, table.y, train, test, task=task))
+        sk_curves.append(estimator[-1].loss_curve_)
+    key = "balanced_accuracy" if task == "multiclass" else "pearson_r"
+    assert np.mean([s[key] for s in ours]) == pytest.approx(np.mean([s[key] for s in theirs]), abs=0.08)
+    assert np.mean([s[key] for s in ours]) > (0.8 if task == "multiclass" else 0.9)  # learned, not chance
+    np.testing.assert_allclose(curve.mean(axis=1)[[0, 9, 39]], np.mean(sk_curves, axis=0)[[0, 9, 39]], rtol=0.25)
+    if task == "multiclass":
+        assert model.fold(0).predict_proba(table.X[:5]).shape == (5, 3)
+        assert set(ours[0]) >= {"roc_auc", "train_balanced_accuracy", "memorisation_gap"}
+    else:
+        assert ours[0]["memorisation_gap"] == pytest.approx(ours[0]["train_pearson_r"] - ours[0]["pearson_r"])
+        assert {"r2", "train_r2", "baseline_r2"} <= set(ours[0])
+    np.testing.assert_allclose(model.held_out_scores(table.X, table.y), [s[key] for s in ours], atol=1e-12)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_cuda_matches_cpu_for_other_tasks(task):
+    table = _task_table(task)
+    folds = fold_splits(table, 3, seed=0)
+    settings = MLPSettings.from_sklearn({"hidden_layer_sizes": (16,), "learning_rate_init": 1e-2})
+    cpu, gpu = (FoldBatchedMLP(table.X, table.y, folds, settings=settings, seed=0, task=task, device=device)
+                for device in ("cpu", "cuda"))
+    np.testing.assert_allclose(gpu.train(5), cpu.train(5), rtol=1e-3)
+    assert np.abs(gpu.held_out_scores(table.X, table.y) - cpu.held_out_scores(table.X, table.y)).max() < 0.05
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_saved_network_predicts_what_the_torch_network_does(task):
+    """The final model keeps the torch network as numpy arrays: same outputs, without torch."""
+    from glasstune.objectives.mlp.final import FinalMLP
+
+    table = _task_table("regression" if task == "regression" else "multiclass")
+    y = (table.y > 0).astype(int) if task == "binary" else table.y
+    every_row = [(np.arange(len(y)), np.zeros(0, dtype=int))]
+    settings = MLPSettings.from_sklearn({"hidden_layer_sizes": (8, 8), "learning_rate_init": 1e-2})
+    model = FoldBatchedMLP(table.X, y, every_row, settings=settings, seed=0, task=task)
+    model.train(5)
+    final = FinalMLP(tuple(f"f{i}" for i in range(6)), task, "torch", parameters=model.fold_parameters(0))
+    np.testing.assert_allclose(final.predict_output(table.X), model.predict_output(0, table.X), rtol=1e-5, atol=1e-6)

@@ -164,3 +164,27 @@ def test_median_pruner_stops_a_hopeless_trial_whatever_its_length(tmp_path, tabl
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 2 + [optuna.trial.TrialState.PRUNED]
     assert study.trials[2].last_step == 10  # stopped at its first report, 10 of its 33 epochs
+
+
+@pytest.mark.parametrize("backend", ["torch", "sklearn"])
+def test_the_final_model_is_trained_on_every_row_with_the_trials_backend(backend):
+    """fit_final gives the model the trial's backend trains, applied by column name; three string
+    classes come back as their own values."""
+    import pandas as pd
+
+    from glasstune.data.table import FeatureTable
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(150, 4)), columns=["a", "b", "c", "d"])
+    frame["kind"] = np.array(["low", "mid", "high"])[np.digitize(frame["a"], [-0.4, 0.4])]
+    table = FeatureTable(frame, {"name": "three"}, features=["a", "b", "c", "d"], label="kind")
+    objective = CrossValidatedMLP(space, n_folds=3, backend=backend)
+    config = {"hidden_layer_sizes": (16,), "max_iter": 60, "learning_rate_init": 0.02}
+    final = objective.fit_final(config, table, seed=3)
+    assert final.backend == backend and final.classes == ("high", "low", "mid")
+    predicted = final.predict_frame(frame.iloc[:, ::-1])  # columns found by name, not by position
+    assert list(predicted.columns) == ["p_high", "p_low", "p_mid", "predicted"]
+    np.testing.assert_allclose(predicted.iloc[:, :3].sum(axis=1), 1.0, rtol=1e-6)
+    assert (predicted["predicted"] == frame["kind"]).mean() > 0.8
+    again = objective.fit_final(config, table, seed=3)
+    np.testing.assert_array_equal(again.predict_output(table.X), final.predict_output(table.X))  # seeded
