@@ -32,7 +32,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     for temperature in (float(t) for t in args.temperatures.split(",")):
         source = softness(temperature, labels=labels_for(temperature))
-        tuning, heldout = source.load(), source.heldout()
+        tuning, heldout = source.load(), source.held_out()
         p = tuning.provenance
         hops = p["hop_counts"]
         ageing = p["ageing_check"]

@@ -16,10 +16,10 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-from glasstune.data.holdout import HELDOUT_FRACTION, HeldOutFrames
+from glasstune.data.holdout import HELDOUT_FRACTION, HoldsOutFrames, check_fraction
 from glasstune.data.image_sets import SyntheticImages
 from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
 from glasstune.data.schema import LAB_TEMPERATURES
@@ -45,7 +45,7 @@ def builtin_names() -> list[str]:
 
 
 def softness(temperature: float, *, source: str = "simulated", heldout: float = HELDOUT_FRACTION,
-             **params: Any) -> HeldOutFrames | SimulatedSoftness | SyntheticSoftness:
+             **params: Any) -> SimulatedSoftness | SyntheticHeldOut:
     """The KA softness set at one temperature: 3D KA simulated with OpenMM and labelled by the lab's
     rule (the default), or ``source="synthetic"``, the statistical stand-in. ``params`` go to the
     source (e.g. ``n_particles=4096``, ``production=1000.0``, ``labels="quantiles"``,
@@ -57,9 +57,25 @@ def softness(temperature: float, *, source: str = "simulated", heldout: float = 
     if not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) or temperature <= 0:
         raise DataError(f"softness({temperature!r}): the temperature must be a positive number "
                         f"(LJ units), e.g. softness(0.45)")
-    kind = SimulatedSoftness if source == "simulated" else SyntheticSoftness
-    made = kind(float(temperature), **_checked(kind, params, "softness"))
-    return HeldOutFrames(made, heldout) if heldout else made
+    kind = SimulatedSoftness if source == "simulated" else SyntheticHeldOut
+    return kind(float(temperature), heldout=heldout, **_checked(kind, params, "softness"))
+
+
+@dataclass(frozen=True)
+class SyntheticHeldOut(HoldsOutFrames, SyntheticSoftness):
+    """The synthetic stand-in with its last frames held out, as the simulated sets hold theirs."""
+
+    heldout: float = HELDOUT_FRACTION
+
+    def __post_init__(self) -> None:
+        check_fraction(self.heldout)
+
+    def load_all(self) -> Any:
+        return SyntheticSoftness.load(self)
+
+    def smoke(self) -> SyntheticHeldOut:
+        small = SyntheticSoftness.smoke(self)
+        return SyntheticHeldOut(small.temperature, small.n_frames, small.n_per_class, small.seed, self.heldout)
 
 
 LAB_RULE_BELOW = 1.0
@@ -109,7 +125,7 @@ def _check_source(source: str) -> None:
 
 def _checked(kind: type, params: dict[str, Any], function: str) -> dict[str, Any]:
     """Refuse parameters the source does not have, naming the ones it does."""
-    allowed = [field.name for field in fields(kind) if field.name != "temperature"]
+    allowed = [field.name for field in fields(kind) if field.name not in ("temperature", "heldout")]
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise DataError(f"{function}(): unknown parameter(s) {', '.join(unknown)} for {kind.__name__}; "

@@ -1,12 +1,14 @@
 """Frames a study never sees: the last part of each temperature's trajectory, held out for transfer.
 
 A study tuned with cross-validation on every frame has chosen its configuration on the frames a
-transfer matrix later scores it on, so the matrix's diagonal is optimistic. ``HeldOutFrames`` wraps
-a feature-table source: ``load()`` returns the frames a study may tune on, ``heldout()`` the ones
-it may not, and the provenance of both names the frames on each side, so the study records what it
-saw (its data provenance) and ``glasstune transfer`` evaluates on what it did not.
+transfer matrix later scores it on, so the matrix's diagonal is optimistic. A softness source with a
+``heldout`` fraction (``HoldsOutFrames``: the simulated sets, and the synthetic stand-in of
+``softness(T, source="synthetic")``) gives the frames a study may tune on from ``load()`` and the
+others from ``held_out()``; the provenance of both names the frames on each side, so the study
+records what it saw (its data provenance) and ``glasstune transfer`` evaluates on what it did not.
+The fraction is an ordinary field: the source is described and made again with it.
 
-The held-out part is the last ``fraction`` of the frames in time, per temperature, not a random
+The held-out part is the last ``heldout`` of the frames in time, per temperature, not a random
 pick: analysis frames of one run are a few tau apart and share rearrangements (a hop stays visible
 in Phop for the whole window). Frames closer than the Phop window plus the quiet interval to the
 held-out block are dropped from the tuning part, so no row on one side shares a trajectory segment
@@ -17,7 +19,6 @@ than any gap this allows; an independent run would remove that too.) Tables with
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,47 +83,38 @@ def rows_in(frame: Any, record: dict[str, Any], side: str) -> np.ndarray:
     return keep
 
 
-@dataclass(frozen=True)
-class HeldOutFrames:
-    """A feature-table source whose last frames are held out of tuning (see the module docstring)."""
+def check_fraction(fraction: float) -> None:
+    if not 0 <= fraction < 1:
+        raise DataError(f"heldout={fraction}: give the held-out fraction of frames in [0, 1) (0: none)")
 
-    source: Any
-    fraction: float = HELDOUT_FRACTION
 
-    def __post_init__(self) -> None:
-        if not 0 < self.fraction < 1:
-            raise DataError(f"heldout={self.fraction}: give the held-out fraction of frames in (0, 1)")
+class HoldsOutFrames:
+    """A softness source whose last ``heldout`` frames are held out of tuning (see the module
+    docstring). A class mixes it in first, declares a ``heldout`` field and defines ``load_all()``."""
 
-    @property
-    def name(self) -> str:
-        return self.source.name
+    heldout: float
+    name: str
 
-    def __getattr__(self, item: str) -> Any:
-        """The wrapped source's fields (``temperature``, ``path``...) read through."""
-        if item.startswith("__") or item == "source":  # not set yet (unpickling): no recursion
-            raise AttributeError(item)
-        return getattr(self.source, item)
+    def load_all(self) -> Any:
+        """Every frame (the table as made)."""
+        raise NotImplementedError
 
-    def _split(self, side: str) -> Any:
+    def load(self) -> Any:
+        """The frames a study may tune on (its provenance lists both sides); all of them when
+        ``heldout`` is 0."""
+        return self._part("tuning_frames") if self.heldout else self.load_all()
+
+    def held_out(self) -> Any:
+        """The frames no study on this source has tuned on."""
+        if not self.heldout:
+            raise DataError(f"{self.name}: heldout=0, no frames are held out")
+        return self._part("heldout_frames")
+
+    def _part(self, side: str) -> Any:
         from glasstune.data.table import FeatureTable
 
-        table = self.source.load()
-        record = heldout_record(table.frame, table.provenance, self.fraction)
+        table = self.load_all()
+        record = heldout_record(table.frame, table.provenance, self.heldout)
         rows = rows_in(table.frame, record, side)
         provenance = {**table.provenance, HELDOUT_KEY: record, "frames_part": side.removesuffix("_frames")}
         return FeatureTable(table.frame.loc[rows].reset_index(drop=True), provenance)
-
-    def load(self) -> Any:
-        """The frames a study may tune on (its provenance lists both sides)."""
-        return self._split("tuning_frames")
-
-    def heldout(self) -> Any:
-        """The frames no study on this source has seen."""
-        return self._split("heldout_frames")
-
-    def full(self) -> Any:
-        """Every frame, as the wrapped source gives them."""
-        return self.source.load()
-
-    def smoke(self) -> HeldOutFrames:
-        return HeldOutFrames(self.source.smoke(), self.fraction)

@@ -207,8 +207,8 @@ def _study_frames(name: str, study: Any, source: Any) -> tuple[Any, Any, bool]:
     from glasstune.data.table import FeatureTable
 
     recorded = study.user_attrs.get(StudyAttr.PROVENANCE) or {}
-    if callable(getattr(source, "heldout", None)):
-        tuning, heldout = source.load(), source.heldout()
+    if callable(getattr(source, "held_out", None)) and getattr(source, "heldout", 0):
+        tuning, heldout = source.load(), source.held_out()
         if recorded.get(HELDOUT_KEY) != tuning.provenance.get(HELDOUT_KEY):
             raise GlasstuneError(f"study {name!r} recorded other tuning frames than its data hold out now; "
                                  f"re-run the study on these data (or give it another name)")

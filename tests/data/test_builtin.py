@@ -15,7 +15,7 @@ import pytest
 from glasstune import Study
 from glasstune.data import builtin, builtin_names, images, softness
 from glasstune.data.cache import ensure_cached
-from glasstune.data.holdout import HeldOutFrames
+from glasstune.data.catalog import SyntheticHeldOut
 from glasstune.data.image_sets import SyntheticImages
 from glasstune.data.ka import datasets, simulation
 from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
@@ -37,11 +37,11 @@ Phop 0.05 for 10 tau, so the lab's thresholds find no quiet particles: quantile 
 # --- names ---------------------------------------------------------------------------------------
 
 def test_every_name_resolves_to_its_source():
-    assert builtin("ka-softness-T0.45") == HeldOutFrames(SimulatedSoftness(0.45))
+    assert builtin("ka-softness-T0.45") == SimulatedSoftness(0.45)
     assert builtin("ka-glass-liquid") == SimulatedImages()
-    assert builtin("synthetic-softness-T2") == HeldOutFrames(SyntheticSoftness(2.0))
+    assert builtin("synthetic-softness-T2") == SyntheticHeldOut(2.0)
     assert builtin("synthetic-glass-liquid") == SyntheticImages()
-    assert builtin("KA-Softness-T1.0") == builtin("ka-softness-T1") == HeldOutFrames(SimulatedSoftness(1.0))
+    assert builtin("KA-Softness-T1.0") == builtin("ka-softness-T1") == SimulatedSoftness(1.0)
     names = builtin_names()
     assert len(names) == len(set(names)) == 2 * len(LAB_TEMPERATURES) + 2
     for name in names:
@@ -50,11 +50,13 @@ def test_every_name_resolves_to_its_source():
 
 
 def test_functions_take_source_parameters_and_refuse_unknown_ones():
-    assert softness(0.45) == HeldOutFrames(SimulatedSoftness(0.45), 0.25)
+    assert softness(0.45) == SimulatedSoftness(0.45, heldout=0.25)
     assert softness(0.7, n_particles=4096, production=500.0, heldout=0) == SimulatedSoftness(
-        0.7, n_particles=4096, production=500.0)
-    assert softness(0.5, source="synthetic", heldout=0.5) == HeldOutFrames(SyntheticSoftness(0.5), 0.5)
-    assert softness(1.2, labels="quantiles").source.labels == "quantiles"
+        0.7, n_particles=4096, production=500.0, heldout=0)
+    assert softness(0.5, source="synthetic", heldout=0.5) == SyntheticHeldOut(0.5, heldout=0.5)
+    assert softness(1.2, labels="quantiles").labels == "quantiles"
+    with pytest.raises(DataError, match="held-out fraction"):
+        softness(0.45, heldout=1.0)
     assert images(runs=60, size=48) == SimulatedImages(runs=60, size=48)
     assert images(minimised=True).name.endswith("/minimised")
     with pytest.raises(DataError, match="choose one"):
@@ -81,8 +83,8 @@ def test_unknown_name_is_one_line_that_lists_the_known_names():
 
 def test_a_study_may_name_its_data():
     study = Study(name="named", data="ka-softness-T0.6", objective=CrossValidatedMLP())
-    assert study.data == HeldOutFrames(SimulatedSoftness(0.6))
-    assert study.smoke_variant().data == HeldOutFrames(SimulatedSoftness(0.6).smoke())
+    assert study.data == SimulatedSoftness(0.6)
+    assert study.smoke_variant().data == SyntheticHeldOut(0.6).smoke()
 
 
 def test_unknown_name_in_a_study_file_is_one_line_and_exit_2(cli, write_study):
@@ -187,7 +189,6 @@ WORKER = """
 import os, sys, time
 from pathlib import Path
 from glasstune.data.cache import ensure_cached
-from glasstune.data.holdout import HeldOutFrames
 
 target, makers, started = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 
@@ -230,11 +231,12 @@ def test_mlp_studies_use_the_simulated_set_and_smoke_the_synthetic_one(temperatu
     study = load_study_file(STUDIES / f"mlp_{round(temperature * 100):03d}.py")
     labels = "thresholds" if temperature < 1 else "quantiles"  # the lab's rule has no quiet particles at T >= 1
     assert study.data == softness(temperature, labels=labels)
-    assert study.data.source.labels == labels and study.data.fraction == 0.25
+    assert study.data.labels == labels and study.data.heldout == 0.25
     if labels == "thresholds":
         assert study.data == builtin(f"ka-softness-T{temperature:g}")
     smoke = study.smoke_variant()
-    assert isinstance(smoke.data.source, SyntheticSoftness) and smoke.data.temperature == temperature
+    assert isinstance(smoke.data, SyntheticSoftness) and smoke.data.temperature == temperature
+    assert smoke.data.heldout == 0.25
     table = smoke.data.load()
     assert table.provenance["synthetic"] is True and len(table) <= 200
     assert "[SYNTHETIC]" in provenance_label(table.provenance)
@@ -311,3 +313,15 @@ def test_propensity_is_a_column_from_iso_configurational_runs():
     assert record["runs"] == 2 and record["time"] == pytest.approx(tau_alpha) and record["at_tau_alpha"]
     # a particle's propensity is about the squared displacement at tau_alpha: of the order of the cage size
     assert 0.01 < table.frame.loc[measured, "propensity"].median() < 2.0
+
+
+def test_a_source_that_holds_out_frames_is_made_again_from_its_description():
+    """Exports and retrain describe a study's source and build it again: the held-out fraction
+    (and so the frames a study tuned on) must survive that."""
+    from glasstune.data.sources import describe, from_description
+
+    for source in (softness(0.45, labels="quantiles"), softness(0.5, source="synthetic", heldout=0.5, n_frames=8)):
+        again = from_description(describe(source))
+        assert again == source and again.heldout == source.heldout
+    table = from_description(describe(softness(0.5, source="synthetic", n_frames=8))).load()
+    assert table.provenance["heldout"]["temperatures"]["0.5"]["heldout_frames"] == [6, 7]

@@ -171,7 +171,7 @@ def test_collapsed_replicates_are_flagged_and_left_out_of_the_means():
                                 (2.0, {"hidden_layer_sizes": (2,), "alpha": 1e3, "learning_rate_init": 0.1,
                                        "max_iter": 20})):  # L2 so strong the network may forget the features
         source = softness(temperature, source="synthetic", n_frames=8, n_per_class=12)
-        networks.append(Network(f"mlp_T{temperature:g}", temperature, source.load(), source.heldout(), config, 0))
+        networks.append(Network(f"mlp_T{temperature:g}", temperature, source.load(), source.held_out(), config, 0))
     result = transfer_matrix(networks, seeds=3)
     collapsed = result.collapsed()
     assert collapsed[0.45] == 0 and 1 <= collapsed[2.0] < 3  # the premise: some, not all, collapsed

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from glasstune.config import data_dir
 from glasstune.data.cache import ensure_cached, file_tag
+from glasstune.data.holdout import HELDOUT_FRACTION, HoldsOutFrames, check_fraction
 
 if TYPE_CHECKING:
     from glasstune.data.image_sets import ImageSet
@@ -72,14 +73,16 @@ def _announce(name: str, path: Path, duration: str) -> str:
 
 
 @dataclass(frozen=True)
-class SimulatedSoftness:
+class SimulatedSoftness(HoldsOutFrames):
     """3D KA at one temperature from OpenMM: Phop labels and 100 structure features per row.
 
     ``labels``: "thresholds" (the lab's rule, default) or "quantiles" (relative, flagged).
     ``equilibration`` / ``production`` (LJ times) override the defaults of
     ``simulation.default_protocol``; ``propensity_frames`` > 0 adds a ``propensity`` column
     measured by ``propensity_runs`` iso-configurational runs from that many analysis frames (NaN in
-    the other frames); ``platform`` is auto, cpu or cuda (not part of the cache key).
+    the other frames). ``heldout``: the fraction of frames (the last) a study never tunes on
+    (``load()`` gives the others, ``held_out()`` these; ``glasstune.data.holdout``); ``platform`` is
+    auto, cpu or cuda. Neither is part of the cache key.
     """
 
     temperature: float
@@ -90,11 +93,13 @@ class SimulatedSoftness:
     labels: str = "thresholds"
     propensity_frames: int = 0
     propensity_runs: int = 8
+    heldout: float = HELDOUT_FRACTION
     platform: str = "auto"
 
     def __post_init__(self) -> None:
         from glasstune.errors import DataError
 
+        check_fraction(self.heldout)
         if self.labels not in LABEL_RULES:
             raise DataError(f"labels={self.labels!r}: use 'thresholds' (the lab's rule) or 'quantiles'")
         if self.propensity_frames < 0 or self.propensity_runs < 2:
@@ -169,8 +174,8 @@ class SimulatedSoftness:
         table["propensity"] = column
         return propensity_record(duration, tau_alpha, self.propensity_runs, chosen)
 
-    def load(self) -> FeatureTable:
-        """The cached table; on first use simulate it (once, even with several processes)."""
+    def load_all(self) -> FeatureTable:
+        """The cached table, every frame; on first use simulate it (once, even with several processes)."""
         from glasstune.data.table import load_table
 
         ensure_cached(self.path, self.make, name=self.name,
@@ -180,9 +185,10 @@ class SimulatedSoftness:
         return table
 
     def smoke(self) -> Any:
-        from glasstune.data.sources import SyntheticSoftness
+        """The tiny synthetic stand-in at this temperature, its frames held out alike."""
+        from glasstune.data.catalog import SyntheticHeldOut
 
-        return SyntheticSoftness(self.temperature).smoke()
+        return SyntheticHeldOut(self.temperature, heldout=self.heldout).smoke()
 
 
 @dataclass(frozen=True)
