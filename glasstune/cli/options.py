@@ -28,19 +28,27 @@ def debug_enabled() -> bool:
     return os.environ.get(ENV_DEBUG) == "1"
 
 
-def make_console() -> Any:
+def make_console(width: int | None = None) -> Any:
     from rich.console import Console
 
-    return Console()
+    return Console(width=width)
 
 
-def print_table(console: Any, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """A rich table of plain cells (floats at 4 significant digits, None and NaN blank)."""
+def print_table(console: Any, title: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                numeric: Sequence[bool] | None = None, compact: bool = False) -> None:
+    """A rich table of plain cells (floats at 4 significant digits, None and NaN blank).
+
+    ``numeric`` columns are right-aligned and never wrapped (a number cut in two reads as two
+    numbers); the others wrap at word boundaries. ``compact``: no vertical rules, so more of 80
+    characters goes to the cells."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title)
-    for column in header:
-        table.add_column(str(column), overflow="fold")
+    table = Table(title=title, box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, title_justify="left")
+    for index, column in enumerate(header):
+        number = bool(numeric and numeric[index])
+        table.add_column(str(column), justify="right" if number else "left", no_wrap=number,
+                         overflow="ellipsis" if number else "fold")
     for row in rows:
         table.add_row(*[_cell(value) for value in row])
     console.print(table)

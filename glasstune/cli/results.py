@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from enum import Enum
 from pathlib import Path
@@ -30,35 +31,77 @@ class TableFormat(str, Enum):
 def trials(
     study: StudyArgument,
     format: Annotated[TableFormat, typer.Option("--format", help="table, csv or json.")] = TableFormat.table,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", help="Columns to show, by their csv names: number,state,value,gap,param_width,...")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column, parameters too, in lines as long as "
+                                                      "they need.")] = False,
     storage: StorageOption = None,
 ) -> None:
-    """Every trial: state, parameters, CV score, train score, memorisation gap, duration."""
+    """Every trial: state, score, memorisation gap, time, why it stopped (--wide: parameters too)."""
+    from glasstune.results.table_view import trials_view
     from glasstune.results.trials import load_study, trials_frame
 
-    frame = trials_frame(load_study(study_name(study), storage or default_storage()))
-    if format == TableFormat.csv:
-        sys.stdout.write(frame.to_csv(index=False))
-    elif format == TableFormat.json:
-        sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
-    else:
-        header = [str(column).removeprefix("param_") for column in frame.columns]
-        print_table(make_console(), f"trials of {study_name(study)}", header, frame.itertuples(index=False))
+    chosen = [name.strip() for name in columns.split(",") if name.strip()] if columns else None
+    if format != TableFormat.table:  # a study file that prints while it loads must not break the csv or json
+        with contextlib.redirect_stdout(sys.stderr):
+            loaded = load_study(study_name(study), storage or default_storage())
+        frame = trials_frame(loaded)
+        if chosen:
+            frame = frame[_known(chosen, frame)]
+        if format == TableFormat.csv:
+            sys.stdout.write(frame.to_csv(index=False))
+        else:
+            sys.stdout.write(frame.to_json(orient="records", indent=2) + "\n")
+        return
+    loaded = load_study(study_name(study), storage or default_storage())
+    view = trials_view(loaded, trials_frame(loaded), columns=chosen, wide=wide)
+    console = make_console(width=WIDE if wide else None)
+    for note in view.notes:
+        console.print(note, highlight=False)
+    print_table(console, view.title, view.headers, view.rows, numeric=view.numeric, compact=True)
+
+
+WIDE = 10_000
+"""--wide: the table's lines are as long as its cells need (the terminal wraps them, or a pager scrolls)."""
+
+
+def _known(chosen: list[str], frame: object) -> list[str]:
+    from glasstune.errors import GlasstuneError
+
+    available = list(frame.columns)  # type: ignore[attr-defined]
+    named = [name if name in available else f"param_{name}" for name in chosen]
+    unknown = [name for name, full in zip(chosen, named, strict=True) if full not in available]
+    if unknown:
+        raise GlasstuneError(f"no column {', '.join(map(repr, unknown))}; choose from: {', '.join(available)}")
+    return named
 
 
 def best(study: StudyArgument, storage: StorageOption = None) -> None:
-    """The best trial: score, parameters, memorisation gap, MLflow run."""
+    """The best trial: score, parameters, memorisation gap, MLflow run (numbers at 4 significant digits)."""
     from glasstune.results.trials import load_study, ranked_trials, summary_columns
+    from glasstune.results.words import baseline_words, data_words, metric_words
     from glasstune.stores.names import TrialAttr
 
     loaded = load_study(study_name(study), storage or default_storage())
     trial = ranked_trials(loaded, 1)[0]
     console = make_console()
-    console.print(f"trial {trial.number}: value {trial.value:.4f}")
+    console.print(f"trial {trial.number}: {metric_words(loaded)} {_digits(trial.value)}", highlight=False)
+    console.print(f"  [dim]data[/dim] {data_words(loaded)}", highlight=False)
     for key, value in trial.params.items():
-        console.print(f"  {key} = {value}")
+        console.print(f"  {key} = {_digits(value)}", highlight=False)
     for key in (*summary_columns(loaded), TrialAttr.RUN_ID, TrialAttr.SEED):
         if key in trial.user_attrs:
-            console.print(f"  [dim]{key}[/dim] {trial.user_attrs[key]}")
+            console.print(f"  [dim]{key}[/dim] {_digits(trial.user_attrs[key])}", highlight=False)
+    baseline = baseline_words(loaded, trial.value)
+    if baseline:
+        console.print(f"  [dim]baseline[/dim] {baseline}", highlight=False)
+
+
+def _digits(value: object) -> str:
+    """Floats at 4 significant digits: the fifth is noise for a score, and unreadable for a rate."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def export(

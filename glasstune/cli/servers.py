@@ -31,25 +31,30 @@ def ui(
     port: PortOption = 5000,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     tracking_uri: TrackingOption = None,
+    storage: StorageOption = None,
 ) -> None:
-    """The MLflow UI over the study store, on 127.0.0.1."""
+    """The MLflow UI over the study store, on 127.0.0.1; with STUDY, opening on its trials by score."""
     from glasstune.results.ui import serve_mlflow
 
     _free(host, port)
     serve_mlflow(tracking_uri or default_tracking_uri(), host=host, port=port,
-                 study=study_name(study) if study else None, console=make_console())
+                 study=study_name(study) if study else None, console=make_console(),
+                 storage=storage or default_storage())
 
 
 def dashboard(
+    study: Annotated[str | None, typer.Argument(help="Open this study's page.")] = None,
     port: PortOption = 8080,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
     storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
 ) -> None:
-    """optuna-dashboard over the study storage, on 127.0.0.1."""
+    """optuna-dashboard over the study storage, on 127.0.0.1, with the trials' figures from MLflow."""
     from glasstune.results.dashboard import serve_dashboard
 
     _free(host, port)
-    serve_dashboard(storage or default_storage(), host=host, port=port, console=make_console())
+    serve_dashboard(storage or default_storage(), host=host, port=port, console=make_console(),
+                    tracking_uri=tracking_uri or default_tracking_uri(), study=study_name(study) if study else None)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,6 @@ from glasstune.stores.names import Tag, data_tags
 from glasstune.study.loader import load_study_file
 from glasstune.study.spec import describe_objective
 
-STUDY_FILE_MODULE = re.compile(r"glasstune_study_\d+")
-"""A study file is imported under a name that differs from process to process."""
 EXAMPLE_ROWS = 5
 
 Status = Callable[[str], None]
@@ -75,8 +72,8 @@ def check_export(document: dict[str, Any], rank: int, source: str) -> dict[str, 
 
 
 def _plain(value: Any) -> Any:
-    """Settings as they compare after a trip through YAML, study-file module names made alike."""
-    return json.loads(STUDY_FILE_MODULE.sub("<study file>", json.dumps(value, default=str, sort_keys=True)))
+    """Settings as they compare after a trip through YAML."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
 def _first_difference(recorded: dict[str, Any], current: dict[str, Any]) -> str:

@@ -43,6 +43,10 @@ class TrialAttr:
     INTERRUPTED = "interrupted"
     OWNER = "owner"
     WARM_START = "warm_start"
+    STEP_UNIT = "step_unit"
+    """What a step of the trial's intermediate values counts (epoch, iteration, fold), set by its objective."""
+    DATA = "data"
+    """The data set the trial ran on, in words ('... [SYNTHETIC]' for synthetic data)."""
 
 
 class Tag:

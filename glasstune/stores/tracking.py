@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -75,6 +76,16 @@ def end_run(client: Any, run_id: str, state: str, status: str, tags: Mapping[str
         client.set_terminated(run_id, status=status)
     else:
         client.update_run(run_id, status=status)
+
+
+def readable(value: float) -> float:
+    """A metric at 4 significant digits, whole numbers as they are: a balanced accuracy on a few
+    hundred held-out rows is noise beyond its third decimal, and MLflow's UI shows every digit
+    (0.33399999141693115 for a float32 0.334)."""
+    value = float(value)
+    if not math.isfinite(value) or value.is_integer():
+        return value
+    return float(f"{value:.4g}")
 
 
 STORE_AWAY = ("Connection refused", "Max retries exceeded", "Connection aborted", "RemoteDisconnected",
@@ -330,7 +341,7 @@ class TrialRun:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._metrics.extend(Metric(key, value, now, step or 0) for key, value, step in metrics)
+        self._metrics.extend(Metric(key, readable(value), now, step or 0) for key, value, step in metrics)
         if len(self._metrics) >= MAX_BATCH:
             self.flush()
 

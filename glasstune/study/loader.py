@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from glasstune.errors import StudyFileError
-from glasstune.study.spec import Study
+from glasstune.study.spec import STUDY_MODULE_PREFIX, Study
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -26,7 +26,7 @@ def load_study_file(path: str | Path) -> Study:
         raise StudyFileError(f"{path}: a study file is a Python file ending in .py")
     folder = str(path.parent.resolve())
     # a name that is the same in every process: classes defined in a study file are recorded by it
-    module_name = "glasstune_study_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+    module_name = STUDY_MODULE_PREFIX + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise StudyFileError(f"{path}: cannot be loaded as a Python module")

@@ -123,10 +123,10 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
         if not (options.worker and known_parent):  # a worker's coordinator made it and will close it
             parent_run_id = _writing(
                 tracker, lambda: tracker.study_run(experiment_id, spec.name, known_parent, tags=tags))
-        tracker.check_writable(parent_run_id, tags, _study_document(spec, study, options, budget, provenance))
+        tracker.check_writable(parent_run_id, tags, _study_document(spec, study, options, budget, data))
     failed_stale = _fail_stale(study, storage, tracker) if options.fail_stale else []
     warm = _warm_start(study, spec, storage) if needs_work else None
-    seed = _record_study(study, spec, options, provenance, fingerprint)
+    seed = _record_study(study, spec, options, data, fingerprint)
     if parent_run_id != known_parent:
         study.set_user_attr(StudyAttr.PARENT_RUN, parent_run_id)
         study.set_user_attr(StudyAttr.EXPERIMENT, experiment_id)
@@ -232,13 +232,14 @@ def _writing(tracker: Any, step: Any) -> Any:
                          f"check --tracking-uri or $MLFLOW_TRACKING_URI") from error
 
 
-def _study_document(spec: Study, study: Any, options: RunOptions, budget: int, provenance: dict) -> dict[str, Any]:
+def _study_document(spec: Study, study: Any, options: RunOptions, budget: int, data: Any) -> dict[str, Any]:
     """``study.json`` on the parent run: what the study is, readable without Optuna."""
     seed = options.seed if options.seed is not None else study.user_attrs.get(StudyAttr.SEED, spec.seed)
     return {"study": spec.name, "description": spec.description, "budget": budget,
             "direction": spec.direction, "seed": seed, "objective": type(spec.objective).__name__,
-            "metric": getattr(spec.objective, "metric", "value"), "data": describe(spec.data),
-            "provenance": provenance, "study_file": str(spec.source_file) if spec.source_file else None,
+            "metric": metric_name(spec.objective, data), "data": describe(spec.data),
+            "provenance": getattr(data, "provenance", {}),
+            "study_file": str(spec.source_file) if spec.source_file else None,
             "optuna_storage": redact(options.storage)}
 
 
@@ -435,7 +436,15 @@ def _close_parent_if_idle(prepared: PreparedStudy, status: str) -> None:
         prepared.tracker.finish_study_run(prepared.summary.parent_run_id, status)
 
 
-def _record_study(study: Any, spec: Study, options: RunOptions, provenance: dict, fingerprint: str | None) -> int:
+def metric_name(objective: Any, data: Any) -> str:
+    """The name of the score a trial's value is, as the data decide it ("auto" resolved)."""
+    resolve = getattr(objective, "metric_for", None)
+    if callable(resolve) and hasattr(data, "task"):
+        return str(resolve(data.task))
+    return str(getattr(objective, "metric", "value"))
+
+
+def _record_study(study: Any, spec: Study, options: RunOptions, data: Any, fingerprint: str | None) -> int:
     """First run: remember seed, data, objective and study file; later runs use the recorded seed."""
     attrs = study.user_attrs
     if fingerprint is not None and StudyAttr.DATA_FINGERPRINT not in attrs:
@@ -446,9 +455,9 @@ def _record_study(study: Any, spec: Study, options: RunOptions, provenance: dict
         study.set_user_attr(StudyAttr.SEED, options.seed if options.seed is not None else spec.seed)
     if StudyAttr.DATA not in attrs:
         study.set_user_attr(StudyAttr.DATA, describe(spec.data))
-        study.set_user_attr(StudyAttr.PROVENANCE, provenance)
+        study.set_user_attr(StudyAttr.PROVENANCE, getattr(data, "provenance", {}))
         study.set_user_attr(StudyAttr.OBJECTIVE, type(spec.objective).__name__)
-        study.set_user_attr(StudyAttr.METRIC, getattr(spec.objective, "metric", "value"))
+        study.set_user_attr(StudyAttr.METRIC, metric_name(spec.objective, data))
         study.set_user_attr(StudyAttr.SUMMARY_COLUMNS, list(getattr(spec.objective, "summary_columns", ())))
     if spec.source_file is not None:
         study.set_user_attr(StudyAttr.STUDY_FILE, str(spec.source_file))

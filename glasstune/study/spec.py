@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 SMOKE_SUFFIX = "-smoke"
+STUDY_MODULE_PREFIX = "glasstune_study_"
+"""The module a study file is loaded as is named by this prefix and its path (glasstune.study.loader)."""
+STUDY_FILE = "<study file>"
 
 
 def default_pruner() -> Any:
@@ -26,9 +29,13 @@ def describe_objective(objective: Any) -> dict[str, Any]:
     export says exactly what was tuned, not only what the study file says today."""
     import dataclasses
 
+    def where(thing: Any) -> str:  # a study file's module is named after its path: not part of its settings
+        module = getattr(thing, "__module__", "?") or "?"
+        return f"{STUDY_FILE if module.startswith(STUDY_MODULE_PREFIX) else module}:{thing.__qualname__}"
+
     def plain(value: Any) -> Any:
         if callable(value) and hasattr(value, "__qualname__"):
-            return f"{getattr(value, '__module__', '?')}:{value.__qualname__}"
+            return where(value)
         if isinstance(value, (str, int, float, bool)) or value is None:
             return value
         if isinstance(value, (list, tuple)):
@@ -37,7 +44,7 @@ def describe_objective(objective: Any) -> dict[str, Any]:
             return {str(key): plain(item) for key, item in value.items()}
         return repr(value)
 
-    settings: dict[str, Any] = {"class": f"{type(objective).__module__}:{type(objective).__qualname__}"}
+    settings: dict[str, Any] = {"class": where(type(objective))}
     if dataclasses.is_dataclass(objective):
         settings.update({item.name: plain(getattr(objective, item.name)) for item in dataclasses.fields(objective)})
     return settings

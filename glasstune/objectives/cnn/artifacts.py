@@ -79,7 +79,8 @@ def log_curves(session: TrialSession, jobs: list[Job]) -> None:
     for index, history, best_step, collapse_step in histories:
         name = f"curves_rep{index}.png" if many else "curves.png"
         title = (f"replicate {index} · " if many else "") + session.title
-        figure = training_curves(history, title=title, best_step=best_step, collapse_step=collapse_step)
+        figure = training_curves(history, title=title, best_step=best_step, collapse_step=collapse_step,
+                                 **_pruner_marks(session, jobs[index], len(history["val_acc"])))
         session.ctx.log_figure(figure, name)
         frame = pd.DataFrame(history)
         frame.insert(0, "iteration", range(len(frame)))
@@ -89,6 +90,25 @@ def log_curves(session: TrialSession, jobs: list[Job]) -> None:
         curves = [history["val_acc"] for _, history, _, _ in histories]
         session.ctx.log_figure(replicate_curves(curves, title=session.title), "replicates.png")
     session.ctx.log_table(pd.concat(frames, ignore_index=True), "history.csv")
+
+
+def _pruner_marks(session: TrialSession, job: Job, measured: int) -> dict[str, Any]:
+    """Where the pruner was told this replicate's running score, its threshold there and where it
+    stopped the run, in the replicate's own iterations (a trial's replicates count steps on)."""
+    every = session.report_every
+    if every is None:
+        return {}
+    last = measured - 1
+    marks: dict[str, Any] = {"report_steps": [step for step in range(1, last + 1)
+                                              if step % every == 0 or step == job.iterations]}
+    pruned = session.ctx.pruned
+    offset = job.index * (job.iterations + 1)
+    if pruned is not None and offset < pruned.step <= offset + job.iterations:
+        marks["thresholds"] = {step - offset: value for step, value in pruned.thresholds.items()
+                               if offset < step <= offset + job.iterations}
+        marks["pruned_at"] = pruned.step - offset
+        marks["notes"] = [pruned.reason]
+    return marks
 
 
 def log_partial(session: TrialSession, jobs: list[Job]) -> None:

@@ -74,15 +74,21 @@ class ReportToPruner:
     across replicates (replicate ``index`` reports at ``index * (iterations + 1) + step``)."""
 
     def __init__(self, ctx: TrialContext, *, index: int, iterations: int, every: int,
-                 finished: Sequence[float]) -> None:
+                 finished: Sequence[float], count: int = 1) -> None:
         self.ctx, self.index, self.iterations, self.every = ctx, index, iterations, every
         self.finished = list(finished)
+        self.count = count
 
     def __call__(self, record: dict[str, float], trainer: Trainer) -> None:
         step = int(record["step"])
         if step > 0 and (step % self.every == 0 or step == self.iterations):
             running = (sum(self.finished) + record["best_val_acc"]) / (len(self.finished) + 1)
-            self.ctx.report(running, step=self.index * (self.iterations + 1) + step)
+            if self.count == 1:  # steps are iterations
+                self.ctx.report(running, step=step, unit="iteration", label="best validation accuracy so far")
+            else:
+                self.ctx.report(running, step=self.index * (self.iterations + 1) + step, unit="step",
+                                label="best validation accuracy so far (mean of replicates)",
+                                where=f"replicate {self.index}, iteration {step}")
 
 
 def hooks_for(ctx: TrialContext, *, index: int, count: int, iterations: int, report_every: int | None,
@@ -96,5 +102,6 @@ def hooks_for(ctx: TrialContext, *, index: int, count: int, iterations: int, rep
     hooks: list[Any] = [curves, ShowStatus(ctx, iterations, f"rep {index + 1}/{count} · " if count > 1 else ""),
                         collapse]
     if report_every is not None:
-        hooks.append(ReportToPruner(ctx, index=index, iterations=iterations, every=report_every, finished=finished))
+        hooks.append(ReportToPruner(ctx, index=index, iterations=iterations, every=report_every, finished=finished,
+                                    count=count))
     return hooks, curves, collapse

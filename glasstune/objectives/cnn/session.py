@@ -78,6 +78,8 @@ class TrialSession:
         self.trainer: Trainer | None = None
         self.best_state: dict[str, Any] | None = None
         self.best_replicate = 0
+        self.report_every: int | None = None
+        """Every how many iterations the pruner was told the running score (None: it was not)."""
 
     @property
     def title(self) -> str:
@@ -92,6 +94,7 @@ class TrialSession:
 
         from glasstune.objectives.device import training_environment
 
+        self.report_every = self.objective.report_every if report else None
         self.ctx.set_tags({
             Tag.OBJECTIVE: "cnn", Tag.REPLICATES: len(jobs),
             Tag.PRECISION: self.precision, Tag.NETWORK: self.network_name,

@@ -181,6 +181,7 @@ class CrossValidatedMLP:
 
     def _run_sklearn(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """One fold after another; the pruner sees the running mean after each fold."""
+        import optuna
         import pandas as pd
 
         from glasstune.objectives.mlp.scoring import PRIMARY
@@ -203,14 +204,22 @@ class CrossValidatedMLP:
             ctx.log_metrics({f"fold_{key}": value for key, value in scores.items()}, step=fold + 1)
             running = pd.DataFrame(rows)
             self._summarize(ctx, running, table.task)
-            ctx.report(running[PRIMARY[table.task]].mean(), step=fold + 1)
-        return self._finish(ctx, pd.DataFrame(rows), curves, table)
+            primary = PRIMARY[table.task]
+            reports = [(len(curve), running[primary].mean(), running[f"train_{primary}"].mean())]
+            try:
+                ctx.report(running[primary].mean(), step=fold + 1, unit="fold",
+                           label="held-out (mean of the folds so far)")
+            except optuna.TrialPruned:
+                self._stopped(ctx, curves, reports, table)
+                raise
+        return self._finish(ctx, pd.DataFrame(rows), curves, table, reports)
 
     def _run_torch(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """All folds trained together in chunks of epochs; the pruner sees the mean held-out
         balanced accuracy (Pearson r for a regression) after each chunk (step = epochs done). The full
         per-fold scores (train score, AUC, gap) are computed once, at the end: per chunk they cost more
         than training."""
+        import optuna
         import pandas as pd
 
         from glasstune.objectives.mlp.model import FoldBatchedMLP, MLPSettings
@@ -222,6 +231,8 @@ class CrossValidatedMLP:
         model = FoldBatchedMLP(X, y, folds, settings=MLPSettings.from_sklearn(config), seed=ctx.seed,
                                device=ctx.device, task=table.task)
         curves: list[list[float]] = [[] for _ in folds]
+        reports: list[tuple[int, float, float]] = []
+        """(epoch, held-out, training score) at each report, for the trial's figure"""
         for report_at in report_epochs(epochs, self.chunk_epochs):
             start = model.epochs_done
             ctx.status(f"epoch {start}/{epochs} ({len(folds)} folds)")
@@ -233,8 +244,14 @@ class CrossValidatedMLP:
                 ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1,
                                 every=_every(epochs), last_step=epochs)
             held_out = float(model.held_out_scores(X, y).mean())
+            training = training_score(model, X, y, folds, table.task) if ctx.keeps_artifacts else math.nan
+            reports.append((model.epochs_done, held_out, training))
             ctx.summarize(cv_score=held_out, epochs_done=model.epochs_done)
-            ctx.report(held_out, step=model.epochs_done)
+            try:
+                ctx.report(held_out, step=model.epochs_done, unit="epoch", label="held-out")
+            except optuna.TrialPruned:
+                self._stopped(ctx, curves, reports, table)
+                raise
         rows = [{"fold": fold + 1, "n_train": len(train), "n_test": len(test),
                  **fold_scores(model.fold(fold), X, y, train, test, table.task)}
                 for fold, (train, test) in enumerate(folds)]
@@ -242,17 +259,37 @@ class CrossValidatedMLP:
         for row in rows:
             ctx.log_metrics({f"fold_{key}": value for key, value in row.items()
                              if key not in ("fold", "n_train", "n_test")}, step=row["fold"])
-        return self._finish(ctx, running, curves, table)
+        return self._finish(ctx, running, curves, table, reports)
 
-    def _finish(self, ctx: TrialContext, folds: Any, curves: list, table: FeatureTable) -> float:
+    def _finish(self, ctx: TrialContext, folds: Any, curves: list, table: FeatureTable,
+                reports: list[tuple[int, float, float]]) -> float:
         ctx.log_table(folds, "folds.csv")
         if ctx.keeps_artifacts:
-            ctx.log_figure(loss_curves_figure(curves, ctx, table), "loss_curves.png")
+            ctx.log_figure(training_figure(ctx, table, curves, reports), "loss_curves.png")
         totals = self._summarize(ctx, folds, table.task)
         ctx.log_metrics(totals)
         metric = self.metric_for(table.task)
         ctx.summarize(metric=metric)
         return totals[metric]
+
+    def _stopped(self, ctx: TrialContext, curves: list, reports: list[tuple[int, float, float]],
+                 table: FeatureTable) -> None:
+        """A pruned trial keeps its figure (with the pruner's threshold) and the scores it had when it
+        stopped, so its run is not a row of blanks; a figure that fails must not hide why it stopped."""
+        from glasstune.objectives.mlp.scoring import PRIMARY
+
+        primary = PRIMARY[table.task]
+        _, held_out, training = reports[-1]
+        scores = {f"cv_{primary}": held_out}
+        if math.isfinite(training):
+            scores.update({f"train_{primary}": training, "memorisation_gap": training - held_out})
+            ctx.summarize(train_score=training, gap=training - held_out)
+        ctx.log_metrics(scores)
+        if ctx.keeps_artifacts:
+            try:
+                ctx.log_figure(training_figure(ctx, table, curves, reports), "loss_curves.png")
+            except Exception as error:
+                ctx.set_tags({Tag.PARTIAL_ARTIFACTS_ERROR: str(error)[:200]})
 
     def _summarize(self, ctx: TrialContext, folds: Any, task: str) -> dict[str, float]:
         """Mean (and spread) over the folds done so far; also shown in the trials table."""
@@ -310,8 +347,31 @@ def _every(epochs: int) -> int:
     return max(1, math.ceil(epochs / CURVE_POINTS))
 
 
-def loss_curves_figure(curves: list, ctx: TrialContext, table: FeatureTable) -> Any:
-    from glasstune.objectives.mlp.plots import loss_curves
+def training_score(model: Any, X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
+                   task: str) -> float:
+    """Mean over folds of each fold network's score on its own training rows (balanced accuracy, or
+    Pearson r for a continuous target): the other half of the memorisation gap, drawn beside the
+    held-out score at every report."""
+    from glasstune.objectives.mlp.scoring import PRIMARY, training_scores
 
-    title = f"trial {ctx.trial.number} · {provenance_label(table.provenance)}"
-    return loss_curves(curves, title)
+    key = f"train_{PRIMARY[task]}"
+    return float(np.mean([training_scores(model.predict_output(fold, X[train]), y[train], task)[key]
+                          for fold, (train, _) in enumerate(folds)]))
+
+
+def training_figure(ctx: TrialContext, table: FeatureTable, curves: list,
+                    reports: list[tuple[int, float, float]]) -> Any:
+    """The trial's figure: scores at the report epochs over the loss curves, and why it stopped if pruned."""
+    from glasstune.objectives.mlp.plots import training_curves
+
+    epochs, held_out, training = ([report[k] for report in reports] for k in range(3))
+    pruned = ctx.pruned
+    by_epoch = pruned is not None and pruned.unit == "epoch"
+    regression = table.task == "regression"
+    classes = len(np.unique(table.y)) if not regression else 0
+    return training_curves(
+        curves, epochs, held_out, training,
+        title=f"trial {ctx.trial.number} · {provenance_label(table.provenance)}",
+        thresholds=pruned.thresholds if by_epoch else None, pruned_at=pruned.step if by_epoch else None,
+        notes=[pruned.reason] if pruned is not None else [],
+        score="Pearson r" if regression else "balanced accuracy", chance=0.0 if regression else 1 / classes)

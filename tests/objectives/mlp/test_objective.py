@@ -77,7 +77,7 @@ def test_lab_semantics_run_every_epoch():
 
 def test_pruner_stops_after_first_fold_with_a_reason(tmp_path, table):
     ctx, sink = _context(tmp_path, table, pruner=optuna.pruners.ThresholdPruner(lower=0.99))
-    with pytest.raises(optuna.TrialPruned, match="pruned at step 1"):
+    with pytest.raises(optuna.TrialPruned, match="pruned at fold 1: held-out"):
         CrossValidatedMLP(space, n_folds=3, backend="sklearn")(ctx)
     assert ctx.trial.user_attrs["folds_done"] == 1
     assert "prune_reason" in ctx.trial.user_attrs
@@ -85,7 +85,7 @@ def test_pruner_stops_after_first_fold_with_a_reason(tmp_path, table):
 
 def test_torch_backend_is_pruned_after_its_first_chunk_of_epochs(tmp_path, table):
     ctx, sink = _context(tmp_path, table, pruner=optuna.pruners.ThresholdPruner(lower=0.99))
-    with pytest.raises(optuna.TrialPruned, match="pruned at step 4"):
+    with pytest.raises(optuna.TrialPruned, match="pruned at epoch 4: held-out"):
         CrossValidatedMLP(space, n_folds=3, backend="torch", chunk_epochs=4)(ctx)
     assert ctx.trial.user_attrs["epochs_done"] == 4
     assert [step for step, _ in sink.metrics["loss_fold3"]] == [1, 2, 3, 4]
