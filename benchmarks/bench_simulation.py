@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glasstune.data.catalog import labels_for
 from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
 from glasstune.data.ka.phop import phop
 from glasstune.data.ka.simulation import (
@@ -87,7 +88,7 @@ def featurisation_speed() -> dict[str, float]:
 def make_sets(temperatures: list[float], n_particles: int, out: Path) -> list[dict]:
     rows = []
     for temperature in temperatures:
-        source = SimulatedSoftness(temperature, n_particles=n_particles)
+        source = SimulatedSoftness(temperature, n_particles=n_particles, labels=labels_for(temperature))
         path = out / source.path.name
         if not path.exists():
             source.make(path)

@@ -62,6 +62,8 @@ def simulate_softness(
         help="Equilibration (or ageing) time in tau (default: by temperature).")] = None,
     production: Annotated[float | None, typer.Option(
         help="Production time in tau (default: by temperature).")] = None,
+    labels: Annotated[str, typer.Option(
+        help="thresholds (the lab's Phop rule) or quantiles (relative, flagged).")] = "thresholds",
 ) -> None:
     """3D KA feature tables (Phop labels, 100 structure functions), one file per temperature."""
     from glasstune.data.ka.datasets import SimulatedSoftness, rich_progress
@@ -72,7 +74,7 @@ def simulate_softness(
     for temperature in _temperatures(temperatures):
         source = SimulatedSoftness(temperature, n_particles=n_particles, seed=seed,
                                    equilibration=equilibration, production=production,
-                                   platform=_platform(platform))
+                                   labels=labels, platform=_platform(platform))
         path = Path(out) / source.path.name if out is not None else source.path
         if out is None and path.exists():
             console.print(f"T={temperature:g}: cached at {path}")
@@ -96,6 +98,8 @@ def simulate_images(
     size: Annotated[int, typer.Option(help="Image side in pixels.")] = 250,
     inherent: Annotated[bool, typer.Option(
         "--inherent", help="Add energy-minimised (inherent-structure) images.")] = False,
+    minimised: Annotated[bool, typer.Option(
+        "--minimised", help="Only energy-minimised (inherent-structure) images.")] = False,
     cooling_time: Annotated[float, typer.Option(
         help="Duration of the ramp 2.0 -> 0.05, in tau.")] = 50.0,
     platform: PlatformOption = "auto",
@@ -107,7 +111,7 @@ def simulate_images(
     from glasstune.data.ka.datasets import SimulatedImages, rich_progress
 
     source = SimulatedImages(runs=runs, size=size, n_particles=n_particles,
-                             liquid_temperature=liquid_temperature, inherent=inherent, seed=seed,
+                             liquid_temperature=liquid_temperature, inherent=inherent, minimised=minimised, seed=seed,
                              cooling_time=cooling_time, platform=_platform(platform))
     path = Path(out) / source.path.name if out is not None else source.path
     console = make_console()
@@ -141,10 +145,11 @@ def featurize_command(
         "--out", "-o", help="Output .parquet.", show_default="beside the trajectory")] = None,
     frame_time: Annotated[float | None, typer.Option(
         help="LJ time between frames; overrides the file (GSD: steps x 0.005).")] = None,
-    window: Annotated[float, typer.Option(help="Phop window in tau.")] = 4.0,
+    window: Annotated[float, typer.Option(help="Phop window in tau (the lab's: 10).")] = 10.0,
     quiet_interval: Annotated[float, typer.Option(
         help="How long a quiet particle must stay below the low threshold, in tau.")] = 10.0,
-    rule: Annotated[str, typer.Option(help="Labels: auto, thresholds or quantiles.")] = "auto",
+    rule: Annotated[str, typer.Option(
+        help="Labels: thresholds (the lab's: Phop > 0.2 vs < 0.05) or quantiles (relative, flagged).")] = "thresholds",
     seed: Annotated[int, typer.Option(help="Seed of the balanced row choice.")] = 0,
 ) -> None:
     """A trajectory -> feature table with Phop labels (and a provenance sidecar)."""
@@ -308,7 +313,7 @@ def _check_table(path: Path, console: Any, features: str | None, label: str, gro
                   f"engine={provenance.get('engine', '-')}, "
                   f"equilibrated={provenance.get('equilibrated', '-')}, "
                   f"label rule={provenance.get('label_rule', '-')}")
-    problems = []
+    problems = _dynamics_notes(provenance, console)
     if provenance.get("synthetic"):
         problems.append("synthetic stand-in data: fine for tests, not for physics")
     if provenance.get("equilibrated") is False:
@@ -344,6 +349,33 @@ def _check_table(path: Path, console: Any, features: str | None, label: str, gro
         problems.append(f"{constant} feature column(s) are constant")
     if np.allclose(values, 0):
         problems.append("every feature is zero")
+    return problems
+
+
+def _dynamics_notes(provenance: dict[str, Any], console: Any) -> list[str]:
+    """The simulation's relaxation and labels as recorded (tau_alpha, ageing, hop counts), and the
+    problems they point at."""
+    problems = []
+    if provenance.get("label_rule_text"):
+        console.print(f"labels: {provenance['label_rule_text']}")
+    if "tau_alpha" in provenance:
+        ageing = provenance.get("ageing_check") or {}
+        tau = provenance.get("tau_alpha")
+        console.print(f"tau_alpha (F_s at q = {provenance.get('tau_alpha_q', '-')}): "
+                      f"{'not reached in the run' if tau is None else f'{tau:.3g}'}; ageing check: "
+                      f"F_s({ageing.get('lag')}) {ageing.get('fs_first_half')} in the first half, "
+                      f"{ageing.get('fs_second_half')} in the second, ageing={ageing.get('ageing')}")
+        if ageing.get("ageing"):
+            problems.append("the sample still ages during production: its dynamics slow down from the first "
+                            "half of the run to the second")
+    hops = provenance.get("hop_counts")
+    if hops:
+        console.print(f"hops: {hops['hop_events']} rearrangements (rises of Phop above the threshold), "
+                      f"{hops['above_hop_threshold']} of {hops['particle_frames']} (particle, frame) pairs "
+                      f"above it, {hops['quiet_throughout_interval']} quiet throughout")
+    if provenance.get("label_rule") == "quantiles":
+        problems.append("quantile labels (top vs quietest Phop), not the lab's thresholds: 'rearranging' "
+                        f"starts at Phop {provenance.get('hop_threshold')}")
     return problems
 
 

@@ -79,10 +79,20 @@ def is_synthetic(provenance: dict[str, Any]) -> bool:
     return bool(provenance.get("synthetic", False))
 
 
+def caveats(provenance: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting numbers made on these data, each a few words."""
+    notes = []
+    if provenance.get("label_rule") == "quantiles":
+        notes.append("quantile labels, not the lab's Phop thresholds")
+    if provenance.get("equilibrated") is False:
+        ageing = (provenance.get("ageing_check") or {}).get("ageing")
+        notes.append("not equilibrated, ageing" if ageing else "not equilibrated")
+    return notes
+
+
 def provenance_label(provenance: dict[str, Any]) -> str:
-    """A short text for plot titles: says loudly when data are synthetic."""
+    """A short text for plot titles: says loudly when data are synthetic, and every caveat."""
     name = provenance.get("name") or Path(str(provenance.get("source", "data"))).name
-    if is_synthetic(provenance):
-        return f"{name} [SYNTHETIC]"
     engine = provenance.get("engine")
-    return f"{name} ({engine})" if engine else str(name)
+    label = f"{name} [SYNTHETIC]" if is_synthetic(provenance) else f"{name} ({engine})" if engine else str(name)
+    return label + "".join(f" [{note}]" for note in caveats(provenance))

@@ -51,7 +51,9 @@ def memorisation_scatter(train: Sequence[float], cv: Sequence[float], numbers: S
 
 def heatmaps(matrices: dict[str, np.ndarray], temperatures: Sequence[float], title: str) -> Figure:
     """One panel per metric: rows = trained at, columns = evaluated at, values written in the cells."""
-    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.2), squeeze=False)
+    lines = title.count("\n")
+    figure, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.4 + 0.3 * lines), squeeze=False,
+                                layout="constrained")  # room for a title of several lines and the colour bars
     labels = [f"{t:g}" for t in temperatures]
     for axis, (name, values) in zip(axes[0], matrices.items(), strict=True):
         image = axis.imshow(values, vmin=0.4, vmax=1.0, cmap="viridis")
@@ -64,31 +66,37 @@ def heatmaps(matrices: dict[str, np.ndarray], temperatures: Sequence[float], tit
         axis.set_xlabel("evaluated at T")
         axis.set_ylabel("trained at T")
         axis.set_title(name.replace("_", " "), fontsize=10)
-        figure.colorbar(image, ax=axis, fraction=0.046)
-    figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+        figure.colorbar(image, ax=axis, shrink=0.8)
+    figure.suptitle(title, fontsize=9)
     return figure
 
 
 def transfer_curves(temperatures: Sequence[float], mean: np.ndarray, std: np.ndarray, *,
-                    baseline: np.ndarray, baseline_std: np.ndarray, chance: np.ndarray,
-                    metric: str, title: str) -> Figure:
-    """The lab's picture: score vs evaluation temperature, one curve per trained network."""
-    figure, axis = plt.subplots(figsize=(7, 4.8))
-    x = np.asarray(temperatures, dtype=float)
+                    baseline: np.ndarray, chance: np.ndarray, metric: str, title: str,
+                    notes: Sequence[str] = ()) -> Figure:
+    """The lab's picture: score vs evaluation temperature, one curve per trained network.
+
+    Temperatures sit at equal spacing (a categorical axis), so 0.45, 0.5 and 0.6 are as readable as
+    1.0, 1.2 and 2.0. ``notes`` (e.g. each temperature's MLP against the SVM) go under the plot."""
+    figure, axis = plt.subplots(figsize=(7.4, 5.2 + 0.16 * len(notes)))
+    x = np.arange(len(temperatures), dtype=float)
     colours = plt.cm.plasma(np.linspace(0, 0.85, len(x)))  # no pale middle colour
-    for i, t in enumerate(x):
+    for i, t in enumerate(temperatures):
         axis.errorbar(x, mean[i], yerr=np.nan_to_num(std[i]), marker="o", ms=4, capsize=3, lw=1.4,
                       color=colours[i], label=f"trained at T = {t:g}")
-        axis.plot([t], [mean[i, i]], marker="*", ms=12, color=colours[i], zorder=5)
-    axis.errorbar(x, baseline, yerr=np.nan_to_num(baseline_std), ls="--", marker="s", ms=4, capsize=3,
-                  color="black", label="linear SVM (C = 0.01), own T")
+        axis.plot([x[i]], [mean[i, i]], marker="*", ms=12, color=colours[i], zorder=5)
+    axis.plot(x, baseline, ls="--", marker="s", ms=4, color="black", label="linear SVM (C = 0.01), own T")
     axis.plot(x, chance, ls=":", color="grey", lw=1.5, label="chance (majority class)" if metric == "accuracy"
               else "chance")
-    axis.set_xlabel("evaluated at temperature T (LJ units)")
+    axis.set_xticks(x, [f"{t:g}" for t in temperatures])
+    axis.set_xlabel("evaluated at temperature T (LJ units; equally spaced)")
     axis.set_ylabel(f"held-out {metric.replace('_', ' ')}")
-    axis.set_title(title, fontsize=9)
+    axis.set_title(title, fontsize=8)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, ncol=2)
-    figure.tight_layout()
+    if notes:
+        figure.text(0.01, 0.01, "\n".join(notes), fontsize=7, va="bottom", family="monospace")
+        figure.tight_layout(rect=(0, 0.022 * len(notes), 1, 1))
+    else:
+        figure.tight_layout()
     return figure

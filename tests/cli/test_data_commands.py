@@ -22,6 +22,7 @@ runner = CliRunner()
 LENGTH = 6.0
 FRAME_TIME = 0.1
 JUMP_FRAMES = (70, 90, 110, 130)  # the analysis frames of a 201-frame run (window 4, quiet 10)
+SHORT_WINDOW = ("--window", "4")  # the toy run is 20 tau long: too short for the lab's 10 tau window
 
 
 def toy_trajectory(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -83,7 +84,7 @@ def test_featurize_a_gsd_file(tmp_path):
     write_gsd(tmp_path / "run.gsd", positions, species)  # 20 steps * dt 0.005 = 0.1 per frame
     out = tmp_path / "features.parquet"
     result = runner.invoke(app, ["featurize", str(tmp_path / "run.gsd"), "--temperature", "0.6",
-                                 "--rule", "thresholds", "--out", str(out)])
+                                 "--rule", "thresholds", *SHORT_WINDOW, "--out", str(out)])
     assert result.exit_code == 0, result.output
     table = check_featurised(out, positions, species, jumpers)
     provenance = read_provenance(out)
@@ -96,7 +97,7 @@ def test_featurize_an_npz_with_wrapped_positions(tmp_path):
     positions, species, jumpers = toy_trajectory(seed=1)
     np.savez(tmp_path / "run.npz", positions=np.mod(positions, LENGTH), box=np.full(3, LENGTH),
              species=species, temperature=0.5, frame_time=FRAME_TIME)
-    result = runner.invoke(app, ["featurize", str(tmp_path / "run.npz"), "--rule", "thresholds"])
+    result = runner.invoke(app, ["featurize", str(tmp_path / "run.npz"), "--rule", "thresholds", *SHORT_WINDOW])
     assert result.exit_code == 0, result.output
     table = check_featurised(tmp_path / "run_features.parquet", positions, species, jumpers)
     assert table.temperatures == [0.5]
@@ -121,7 +122,7 @@ def test_featurize_says_what_is_missing(tmp_path):
 def test_simulate_softness_then_list_and_check(tmp_path):
     result = runner.invoke(app, ["simulate", "softness", "--temperatures", "1.0",
                                  "--n-particles", "160", "--equilibration", "1",
-                                 "--production", "16", "--platform", "cpu"])
+                                 "--production", "30", "--labels", "quantiles", "--platform", "cpu"])
     assert result.exit_code == 0, result.output
     cached = list((tmp_path / "data-cache" / "ka").glob("*.parquet"))
     assert len(cached) == 1
@@ -136,9 +137,10 @@ def test_simulate_softness_then_list_and_check(tmp_path):
     checked = runner.invoke(app, ["check", str(cached[0])])
     assert checked.exit_code == 0, checked.output
     assert "rows" in checked.output and "equilibrated" in checked.output
+    assert "tau_alpha" in checked.output and "quantile labels" in checked.output  # the caveats, said
 
     again = runner.invoke(app, ["simulate", "softness", "-t", "1.0", "-n", "160",
-                                "--equilibration", "1", "--production", "16"])
+                                "--equilibration", "1", "--production", "30", "--labels", "quantiles"])
     assert "cached" in again.output
 
 

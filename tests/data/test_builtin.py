@@ -15,6 +15,7 @@ import pytest
 from glasstune import Study
 from glasstune.data import builtin, builtin_names, images, softness
 from glasstune.data.cache import ensure_cached
+from glasstune.data.catalog import SyntheticHeldOut
 from glasstune.data.image_sets import SyntheticImages
 from glasstune.data.ka import datasets, simulation
 from glasstune.data.ka.datasets import SimulatedImages, SimulatedSoftness
@@ -27,8 +28,10 @@ from glasstune.objectives.mlp import CrossValidatedMLP
 from glasstune.study.loader import load_study_file
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-TINY = {"n_particles": 160, "equilibration": 1.0, "production": 16.0, "platform": "cpu"}
-"""A real but tiny 3D KA run (a couple of seconds): the smallest box OpenMM's cutoff allows."""
+TINY = {"n_particles": 160, "equilibration": 1.0, "production": 60.0, "labels": "quantiles", "platform": "cpu"}
+"""A real but tiny 3D KA run (a few seconds): the smallest box OpenMM's cutoff allows, long enough for
+the 10 tau Phop window, a 10 tau quiet interval and held-out frames; at T = 1 nobody stays below
+Phop 0.05 for 10 tau, so the lab's thresholds find no quiet particles: quantile labels, as asked."""
 
 
 # --- names ---------------------------------------------------------------------------------------
@@ -36,7 +39,7 @@ TINY = {"n_particles": 160, "equilibration": 1.0, "production": 16.0, "platform"
 def test_every_name_resolves_to_its_source():
     assert builtin("ka-softness-T0.45") == SimulatedSoftness(0.45)
     assert builtin("ka-glass-liquid") == SimulatedImages()
-    assert builtin("synthetic-softness-T2") == SyntheticSoftness(2.0)
+    assert builtin("synthetic-softness-T2") == SyntheticHeldOut(2.0)
     assert builtin("synthetic-glass-liquid") == SyntheticImages()
     assert builtin("KA-Softness-T1.0") == builtin("ka-softness-T1") == SimulatedSoftness(1.0)
     names = builtin_names()
@@ -47,11 +50,19 @@ def test_every_name_resolves_to_its_source():
 
 
 def test_functions_take_source_parameters_and_refuse_unknown_ones():
-    assert softness(0.45) == SimulatedSoftness(0.45)
-    assert softness(0.7, n_particles=4096, production=500.0) == SimulatedSoftness(
-        0.7, n_particles=4096, production=500.0)
-    assert softness(0.5, source="synthetic") == SyntheticSoftness(0.5)
+    assert softness(0.45) == SimulatedSoftness(0.45, heldout=0.25)
+    assert softness(0.7, n_particles=4096, production=500.0, heldout=0) == SimulatedSoftness(
+        0.7, n_particles=4096, production=500.0, heldout=0)
+    assert softness(0.5, source="synthetic", heldout=0.5) == SyntheticHeldOut(0.5, heldout=0.5)
+    assert softness(1.2, labels="quantiles").labels == "quantiles"
+    with pytest.raises(DataError, match="held-out fraction"):
+        softness(0.45, heldout=1.0)
     assert images(runs=60, size=48) == SimulatedImages(runs=60, size=48)
+    assert images(minimised=True).name.endswith("/minimised")
+    with pytest.raises(DataError, match="choose one"):
+        images(minimised=True, inherent=True)
+    with pytest.raises(DataError, match="thresholds"):
+        softness(0.45, labels="auto")
     assert images(source="synthetic", size=24) == SyntheticImages(size=24)
     with pytest.raises(DataError, match="unknown parameter.*n_frames.*takes n_particles"):
         softness(0.45, n_frames=3)
@@ -73,7 +84,7 @@ def test_unknown_name_is_one_line_that_lists_the_known_names():
 def test_a_study_may_name_its_data():
     study = Study(name="named", data="ka-softness-T0.6", objective=CrossValidatedMLP())
     assert study.data == SimulatedSoftness(0.6)
-    assert study.smoke_variant().data == SimulatedSoftness(0.6).smoke()
+    assert study.smoke_variant().data == SyntheticHeldOut(0.6).smoke()
 
 
 def test_unknown_name_in_a_study_file_is_one_line_and_exit_2(cli, write_study):
@@ -218,9 +229,14 @@ def test_concurrent_first_uses_make_the_set_once(tmp_path):
 def test_mlp_studies_use_the_simulated_set_and_smoke_the_synthetic_one(temperature, monkeypatch):
     monkeypatch.setattr(simulation, "simulate_ka3d", _refuse)
     study = load_study_file(STUDIES / f"mlp_{round(temperature * 100):03d}.py")
-    assert study.data == softness(temperature) == builtin(f"ka-softness-T{temperature:g}")
+    labels = "thresholds" if temperature < 1 else "quantiles"  # the lab's rule has no quiet particles at T >= 1
+    assert study.data == softness(temperature, labels=labels)
+    assert study.data.labels == labels and study.data.heldout == 0.25
+    if labels == "thresholds":
+        assert study.data == builtin(f"ka-softness-T{temperature:g}")
     smoke = study.smoke_variant()
     assert isinstance(smoke.data, SyntheticSoftness) and smoke.data.temperature == temperature
+    assert smoke.data.heldout == 0.25
     table = smoke.data.load()
     assert table.provenance["synthetic"] is True and len(table) <= 200
     assert "[SYNTHETIC]" in provenance_label(table.provenance)
@@ -262,3 +278,50 @@ def test_package_names_stay_functions_after_every_submodule_is_imported():
         importlib.import_module(module.name)
     for name in package.__all__:
         assert not inspect.ismodule(getattr(package, name)), name
+
+
+def test_minimised_images_are_drawn_from_the_same_cached_runs(monkeypatch):
+    calls: list = []
+    real = simulation.cool_ka2d
+
+    def counting(**kwargs):
+        calls.append(kwargs["runs"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(simulation, "cool_ka2d", counting)
+    tiny = {"runs": 2, "n_particles": 100, "size": 24, "cooling_time": 2.0, "platform": "cpu"}
+    thermal = images(**tiny).load()
+    minimised = images(**tiny, minimised=True).load()
+    larger = images(**{**tiny, "size": 32}).load()
+    assert calls == [2]  # one simulation behind every size and variant of the same runs
+    assert len(thermal) == len(minimised) == 4 and larger.image_size == (32, 32)
+    assert minimised.provenance["minimised"] is True and thermal.provenance["minimised"] is False
+    assert "inherent structures" in minimised.provenance["configurations"]
+    assert set(minimised.extras["kind"].tolist()) == {"inherent"}
+    assert set(thermal.extras["kind"].tolist()) == {"thermal"}
+    assert np.array_equal(thermal.labels, minimised.labels)
+    assert not np.array_equal(thermal.images, minimised.images)
+
+
+def test_propensity_is_a_column_from_iso_configurational_runs():
+    table = softness(1.0, **TINY, propensity_frames=2, propensity_runs=2, heldout=0).load()
+    measured = table.frame["propensity"].notna()
+    assert table.frame.loc[measured, "frame"].nunique() == 2 and (~measured).any()  # NaN in other frames
+    assert (table.frame.loc[measured, "propensity"] > 0).all()
+    record = table.provenance["propensity"]
+    tau_alpha = table.provenance["tau_alpha"]
+    assert record["runs"] == 2 and record["time"] == pytest.approx(tau_alpha) and record["at_tau_alpha"]
+    # a particle's propensity is about the squared displacement at tau_alpha: of the order of the cage size
+    assert 0.01 < table.frame.loc[measured, "propensity"].median() < 2.0
+
+
+def test_a_source_that_holds_out_frames_is_made_again_from_its_description():
+    """Exports and retrain describe a study's source and build it again: the held-out fraction
+    (and so the frames a study tuned on) must survive that."""
+    from glasstune.data.sources import describe, from_description
+
+    for source in (softness(0.45, labels="quantiles"), softness(0.5, source="synthetic", heldout=0.5, n_frames=8)):
+        again = from_description(describe(source))
+        assert again == source and again.heldout == source.heldout
+    table = from_description(describe(softness(0.5, source="synthetic", n_frames=8))).load()
+    assert table.provenance["heldout"]["temperatures"]["0.5"]["heldout_frames"] == [6, 7]

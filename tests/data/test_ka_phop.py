@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from glasstune.data.ka.featurize import featurize
 from glasstune.data.ka.phop import LabelRule, interval_max, phop, select_labels
+from glasstune.data.ka.trajectory import Trajectory
 from glasstune.errors import DataError
 
 
@@ -94,17 +96,50 @@ def test_thresholds_give_balanced_frames():
         assert in_frame.sum() * 2 == len(in_frame)
 
 
-def test_auto_falls_back_to_quantiles_when_nobody_is_quiet():
+def test_quantile_labels_only_when_asked():
     rng = np.random.default_rng(3)
-    hop = rng.uniform(0.3, 1.0, (6, 200))  # a hot liquid: everyone above 0.2
-    chosen = select_labels(hop, hop, np.ones(200, bool), np.arange(6), LabelRule(), rng)
-    assert chosen.rule == "quantiles"
-    assert (chosen.labels == 1).sum() == (chosen.labels == 0).sum() == 6 * 20
-    assert hop[chosen.frames, chosen.particles][chosen.labels == 1].min() > \
-        hop[chosen.frames, chosen.particles][chosen.labels == 0].max()
-    strict = select_labels(hop, hop, np.ones(200, bool), np.arange(6),
-                           LabelRule(rule="thresholds"), rng)
-    assert len(strict.labels) == 0
+    hop = rng.uniform(0.3, 1.0, (6, 200))  # a hot liquid: everyone above 0.2, nobody quiet
+    lab = select_labels(hop, hop, np.ones(200, bool), np.arange(6), LabelRule(), rng)
+    assert lab.rule == "thresholds" and len(lab.labels) == 0  # no silent fallback to another rule
+    asked = select_labels(hop, hop, np.ones(200, bool), np.arange(6), LabelRule(rule="quantiles"), rng)
+    assert asked.rule == "quantiles"
+    assert (asked.labels == 1).sum() == (asked.labels == 0).sum() == 6 * 20
+    assert hop[asked.frames, asked.particles][asked.labels == 1].min() > \
+        hop[asked.frames, asked.particles][asked.labels == 0].max()
+    with pytest.raises(DataError, match="thresholds or quantiles"):
+        LabelRule(rule="auto")
+
+
+def hoppers_and_rattlers(seed: int = 0) -> Trajectory:
+    """60 tau at 0.1 tau per frame: 40 particles rattle by 0.05 sigma and hop by 1 sigma once (at
+    times spread over the run), 40 rattle by 0.05 and never hop, 40 rattle by 0.2 (Phop about
+    3 * 0.2^2 = 0.12: neither rearranging nor quiet by the lab's rule) and never hop."""
+    rng = np.random.default_rng(seed)
+    frames, n = 601, 120
+    home = rng.random((n, 3)) * 9.0
+    amplitude = np.r_[np.full(80, 0.05), np.full(40, 0.2)]
+    positions = home + amplitude[None, :, None] * rng.standard_normal((frames, n, 3))
+    for particle, when in enumerate(np.linspace(150, 450, 40).astype(int)):
+        positions[when:, particle, 0] += 1.0
+    return Trajectory(positions, np.full(3, 9.0), np.zeros(n, np.int8), frame_time=0.1, temperature=0.5)
+
+
+def test_the_labs_rule_on_a_hand_made_trajectory():
+    table, provenance = featurize(hoppers_and_rattlers())
+    hoppers, still, big_rattlers = set(range(40)), set(range(40, 80)), set(range(80, 120))
+    rearranging = table[table["label"] == 1]
+    quiet = table[table["label"] == 0]
+    assert set(rearranging["particle"]) <= hoppers and (rearranging["phop"] > 0.2).all()
+    assert set(quiet["particle"]) <= still | hoppers and (quiet["phop"] < 0.05).all()
+    assert not set(table["particle"]) & big_rattlers  # too restless to be quiet, no hop: in neither class
+    for row in rearranging.itertuples():  # labelled where its hop is, within half a window (5 tau)
+        hop_frame = np.linspace(150, 450, 40).astype(int)[row.particle]
+        assert abs(row.frame - hop_frame) <= 50
+    assert provenance["label_rule"] == "thresholds" and provenance["phop_window"] == 10.0
+    assert provenance["quiet_interval"] == 10.0 and provenance["hop_counts"]["hop_events"] == 40
+    # the relative rule calls the restless rattlers "rearranging": what the lab's rule avoids
+    relative, _ = featurize(hoppers_and_rattlers(), rule=LabelRule(rule="quantiles"))
+    assert set(relative.loc[relative["label"] == 1, "particle"]) & big_rattlers
 
 
 def test_candidates_limit_the_rows():

@@ -138,7 +138,7 @@ def test_render_cooling_labels_and_extras():
 @pytest.mark.slow
 def test_structure_predicts_rearrangements_when_cold_not_when_hot():
     """The data mean something: a linear model on the 100 features beats chance clearly at
-    T = 0.6 and barely at T = 2.0 (about two CPU minutes)."""
+    T = 0.6 and barely at T = 2.0 (about four CPU minutes)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
@@ -146,11 +146,13 @@ def test_structure_predicts_rearrangements_when_cold_not_when_hot():
     from sklearn.preprocessing import StandardScaler
 
     from glasstune.data.ka.featurize import featurize
+    from glasstune.data.ka.phop import LabelRule
     from glasstune.data.schema import FEATURE_COLUMNS
 
     scores = {}
-    for temperature in (0.6, 2.0):
-        table, provenance = featurize(simulate_ka3d(temperature, platform="cpu", seed=11))
+    for temperature in (0.6, 2.0):  # at T = 2 nobody is quiet by the lab's rule: quantile labels
+        rule = LabelRule(rule="thresholds" if temperature < 1 else "quantiles")
+        table, provenance = featurize(simulate_ka3d(temperature, platform="cpu", seed=11), rule=rule)
         assert provenance["rows"] >= 300 and provenance["frames"] >= 10
         labels = table["label"].to_numpy()
         predicted = cross_val_predict(
@@ -162,3 +164,22 @@ def test_structure_predicts_rearrangements_when_cold_not_when_hot():
     assert scores[0.6] > 0.62
     assert scores[2.0] < 0.6
     assert scores[0.6] - scores[2.0] > 0.08
+
+
+def test_ageing_check_tells_a_slowing_run_from_a_steady_one():
+    from glasstune.data.ka.trajectory import Trajectory, ageing_check, alpha_relaxation_time
+
+    rng = np.random.default_rng(0)
+
+    def walk(slow_down: float) -> Trajectory:
+        steps = 0.05 * rng.standard_normal((400, 300, 3))
+        steps[200:] /= slow_down  # the second half of the run moves this much less per frame
+        positions = np.concatenate([np.zeros((1, 300, 3)), np.cumsum(steps, axis=0)])
+        return Trajectory(positions, np.full(3, 50.0), np.zeros(300, np.int8), frame_time=0.1)
+
+    steady, ageing = walk(1.0), walk(2.0)
+    tau = alpha_relaxation_time(steady)
+    assert tau is not None and 0 < tau < 10
+    assert ageing_check(steady, tau)["ageing"] is False
+    result = ageing_check(ageing, tau)
+    assert result["ageing"] is True and result["fs_second_half"] > result["fs_first_half"]

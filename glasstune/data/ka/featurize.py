@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glasstune.data.ka.phop import LabelRule, interval_max, phop, select_labels
+from glasstune.data.ka.phop import LabelRule, hop_counts, interval_max, phop, select_labels
 from glasstune.data.ka.simulation import Progress
 from glasstune.data.ka.structure import structure_functions
 from glasstune.data.ka.trajectory import Trajectory
@@ -20,7 +20,8 @@ from glasstune.data.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from glasstune.errors import DataError
 
 FEATURIZER = "glasstune.ka.featurize"
-FEATURIZER_VERSION = 1
+FEATURIZER_VERSION = 2
+"""2: the lab's labels by default (10 tau window, thresholds, no silent quantile fallback), hop counts."""
 
 
 def featurize(
@@ -58,10 +59,16 @@ def featurize(
     candidates = trajectory.species == 0
     rng = np.random.default_rng(seed)
     chosen = select_labels(hop, quiet, candidates, frames, rule, rng)
-    if chosen.labels.sum() < 1 or (chosen.labels == 0).sum() < 1:
+    counts = hop_counts(hop, quiet, candidates, frames, rule)
+    per_class = int(chosen.labels.sum())
+    if per_class < rule.min_per_class:
+        span = (trajectory.n_frames - 1) * trajectory.frame_time
         raise DataError(
-            f"{source}: Phop labelling found no frame with both rearranging and quiet particles; "
-            f"use a longer trajectory or the 'quantiles' label rule"
+            f"{source}: at T = {temperature:g}, {rule.describe()} give {per_class} balanced row(s) per "
+            f"class in {len(frames)} analysis frames of {span:g} tau ({counts['above_hop_threshold']} "
+            f"(particle, frame) pairs above {rule.hop_threshold:g}, {counts['quiet_throughout_interval']} "
+            f"quiet throughout); need {rule.min_per_class}: simulate longer, or ask for the relative "
+            f"'quantiles' rule (flagged as such everywhere)"
         )
     blocks = []
     used = np.unique(chosen.frames)
@@ -92,12 +99,14 @@ def featurize(
         "phop_window_frames": 2 * (window // 2),
         "quiet_interval": rule.quiet_interval,
         "sample_every": spacing * trajectory.frame_time,
-        "label_rule_requested": rule.rule,
         "label_rule": chosen.rule,
+        "label_rule_text": rule.describe(),
         "hop_threshold": round(chosen.hop_threshold, 6),
         "quiet_threshold": round(chosen.quiet_threshold, 6),
         "quantile": rule.quantile if chosen.rule == "quantiles" else None,
         "fraction_phop_above_0.2": float(np.mean(hop_a > 0.2)),
+        "hop_counts": counts,
+        "rows_per_class": per_class,
         "max_per_class_per_frame": rule.max_per_class_per_frame,
         "label_seed": seed,
         "rows": len(table),

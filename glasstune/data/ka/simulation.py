@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from glasstune.data.ka.trajectory import Trajectory, alpha_relaxation_time
+from glasstune.data.ka.trajectory import (
+    FIRST_PEAK_Q,
+    Trajectory,
+    ageing_check,
+    alpha_relaxation_time,
+    self_intermediate_scattering,
+)
 from glasstune.errors import GlasstuneError
 
 GAS_CONSTANT_KJ = 0.0083144626181532
@@ -46,7 +52,10 @@ ramp by about 0.06 in temperature, so the "T = 0.05" glass would be at 0.11; 10/
 LAYER_GAP = 3.0
 """Distance between stacked 2D layers: above the largest pair cutoff (2.5), so layers never meet."""
 MAX_STACK_PARTICLES = 3000
-"""2D layers are stacked into one simulation up to about this many particles in all."""
+"""2D layers are stacked into one simulation up to about this many particles in all (CPU)."""
+MAX_STACK_PARTICLES_CUDA = 100_000
+"""On CUDA (asked for by name) a stack can be far larger: a GPU runs 300 particles no faster than
+100,000, so 10,000 runs take 30 stacks instead of 1,000."""
 EQUILIBRATED_AFTER = 5.0
 """A sample counts as equilibrated when it spent this many alpha-relaxation times at T first."""
 
@@ -98,18 +107,21 @@ class Protocol:
 
 
 def default_protocol(temperature: float) -> Protocol:
-    """Run lengths that make the lab's six temperatures in about 15 CPU minutes (N = 1000).
+    """Run lengths for the lab's labels (10 tau Phop window, 10 tau quiet interval, frames every
+    2 tau) at N = 1000 on a CPU (what they cost: benchmarks/README.md).
 
-    tau_alpha of 3D KA is about 0.3-1.5 at T >= 1 and about 10-20 at T = 0.6, so 20 and 100
-    equilibration times are several tau_alpha. At T < 0.6 tau_alpha is 1e2-1e4: those samples are
-    melted, quenched and aged instead, and their provenance says ``equilibrated: false``.
-    Production is long enough for many Phop windows, longest where rearrangements are rare.
+    tau_alpha of 3D KA is about 0.3-1.5 at T >= 1 and about 15 at T = 0.6, so 20 and 100
+    equilibration times are several tau_alpha. T >= 0.9: 200 tau of production give 91 analysis
+    frames (CV groups). T = 0.6: 150 tau, about a thousand rows above Phop = 0.2. At T < 0.6
+    tau_alpha is 1e2-1e4: those samples are melted, quenched and aged instead (their provenance
+    says ``equilibrated: false`` and how fast they still age), with 400 tau of production because
+    real hops are rare there. Frames every 0.1 tau where tau_alpha is short, else every 0.2.
     """
     if temperature >= 0.9:
-        return Protocol(equilibration=20.0, production=40.0)
+        return Protocol(equilibration=20.0, production=200.0)
     if temperature >= 0.6:
-        return Protocol(equilibration=100.0, production=100.0)
-    return Protocol(equilibration=50.0, production=120.0, melt=10.0)
+        return Protocol(equilibration=100.0, production=150.0, frame_interval=0.2)
+    return Protocol(equilibration=50.0, production=400.0, frame_interval=0.2, melt=10.0)
 
 
 def kelvin(temperature: float) -> float:
@@ -303,8 +315,7 @@ def simulate_ka3d(
             progress("produce", index + 1, n_frames)
 
     trajectory = Trajectory(frames, box, species, every * DT, float(temperature))
-    tau_alpha = alpha_relaxation_time(trajectory)
-    equilibrated = tau_alpha is not None and protocol.equilibration >= EQUILIBRATED_AFTER * tau_alpha
+    relaxation = relaxation_record(trajectory, protocol.equilibration)
     trajectory.provenance = {
         "engine": "openmm",
         "engine_version": openmm.__version__,
@@ -326,11 +337,28 @@ def simulate_ka3d(
         "temperature": float(temperature),
         "kinetic_temperature": float(kinetic.mean()),
         "quenched": protocol.melt > 0,
-        "tau_alpha": tau_alpha,
-        "equilibrated": bool(equilibrated),
+        **relaxation,
         "synthetic": False,
     }
     return trajectory
+
+
+def relaxation_record(trajectory: Trajectory, time_at_temperature: float) -> dict[str, Any]:
+    """The equilibration state of a production run: tau_alpha from F_s(q, t) at the first peak of
+    S(q) (the A particles), the ageing check, and the verdict. A run counts as equilibrated when it
+    spent ``EQUILIBRATED_AFTER`` tau_alpha at its temperature before production and does not age."""
+    times, values = self_intermediate_scattering(trajectory)
+    tau_alpha = alpha_relaxation_time(trajectory, curve=(times, values))
+    ageing = ageing_check(trajectory, tau_alpha)
+    long_enough = tau_alpha is not None and time_at_temperature >= EQUILIBRATED_AFTER * tau_alpha
+    return {
+        "tau_alpha": None if tau_alpha is None else round(tau_alpha, 4),
+        "tau_alpha_q": FIRST_PEAK_Q,
+        "tau_alpha_definition": "F_s(q, tau_alpha) = 1/e, A particles, q at the first peak of S(q)",
+        "fs_curve": {"t": [round(float(t), 4) for t in times], "fs": [round(float(v), 4) for v in values]},
+        "ageing_check": ageing,
+        "equilibrated": bool(long_enough and ageing["ageing"] is False),
+    }
 
 
 @dataclass
@@ -381,7 +409,8 @@ def cool_ka2d(
             f"cutoff; use at least {int(np.ceil(KA2D.density * (2 * CUTOFF) ** 2))}"
         )
     rng = np.random.default_rng(seed)
-    most = layers_per_system or max(1, MAX_STACK_PARTICLES // n_particles)
+    stack = MAX_STACK_PARTICLES_CUDA if platform == "cuda" else MAX_STACK_PARTICLES
+    most = layers_per_system or max(1, stack // n_particles)
     per_system = int(np.ceil(runs / np.ceil(runs / most)))  # equal stacks, none nearly empty
     kinds = ["liquid", "glass"] + (["liquid_inherent", "glass_inherent"] if inherent else [])
     snapshots = {kind: np.empty((runs, n_particles, 2)) for kind in kinds}
@@ -431,6 +460,34 @@ def cool_ka2d(
     }
     return Cooling(np.array([length, length]), species, snapshots,
                    {k: temperatures[k] for k in kinds}, provenance)
+
+
+def write_cooling(path: Any, cooling: Cooling) -> Any:
+    """The runs' snapshots as one ``.npz`` (positions per kind, species, box) plus the provenance."""
+    from glasstune.data.provenance import write_with_provenance
+
+    arrays = {f"positions_{kind}": snapshots.astype(np.float32) for kind, snapshots in cooling.positions.items()}
+    provenance = {**cooling.provenance, "snapshot_temperatures": cooling.temperatures}
+    return write_with_provenance(
+        path, provenance, lambda target: np.savez_compressed(target, species=cooling.species, box=cooling.box,
+                                                             **arrays),
+        suffix=".npz", kind="cooling runs")
+
+
+def read_cooling(path: Any) -> Cooling:
+    """What ``write_cooling`` wrote."""
+    from pathlib import Path
+
+    from glasstune.data.provenance import read_provenance
+
+    path = Path(path)
+    provenance = read_provenance(path)
+    with np.load(path, allow_pickle=False) as arrays:
+        positions = {name.removeprefix("positions_"): arrays[name].astype(np.float64)
+                     for name in arrays.files if name.startswith("positions_")}
+        species, box = arrays["species"], arrays["box"]
+    temperatures = dict(provenance.pop("snapshot_temperatures"))
+    return Cooling(box, species, positions, temperatures, provenance)
 
 
 def _scaled(progress: Progress, offset: int, weight: int, total: int) -> Progress:

@@ -177,11 +177,13 @@ def self_intermediate_scattering(trajectory: Trajectory, *, q: float = FIRST_PEA
     return lags * step, values
 
 
-def alpha_relaxation_time(trajectory: Trajectory, *, q: float = FIRST_PEAK_Q) -> float | None:
-    """Time at which F_s(q, t) first falls below 1/e, or None if it never does in the run."""
+def alpha_relaxation_time(trajectory: Trajectory, *, q: float = FIRST_PEAK_Q,
+                          curve: tuple[np.ndarray, np.ndarray] | None = None) -> float | None:
+    """Time at which F_s(q, t) first falls below 1/e, or None if it never does in the run
+    (``curve``: F_s already computed by ``self_intermediate_scattering``)."""
     if trajectory.n_frames < 3:
         return None
-    times, values = self_intermediate_scattering(trajectory, q=q)
+    times, values = curve if curve is not None else self_intermediate_scattering(trajectory, q=q)
     below = np.flatnonzero(values < np.exp(-1.0))
     if not len(below):
         return None
@@ -192,3 +194,36 @@ def alpha_relaxation_time(trajectory: Trajectory, *, q: float = FIRST_PEAK_Q) ->
     fraction = (values[k - 1] - np.exp(-1.0)) / (values[k - 1] - values[k])
     log_time = np.log(times[k - 1]) + fraction * (np.log(times[k]) - np.log(times[k - 1]))
     return float(np.exp(log_time))
+
+
+AGEING_SLOWDOWN = 0.75
+"""A sample is ageing when the second half of its run relaxes less than this fraction of the first
+half's relaxation 1 - F_s over the same lag (an equilibrium run's halves agree within noise)."""
+
+
+def ageing_check(trajectory: Trajectory, tau_alpha: float | None, *,
+                 q: float = FIRST_PEAK_Q) -> dict[str, float | bool | None]:
+    """Does the run still slow down? F_s(q, lag) from time origins in the first half of the run
+    against origins in the second half, at lag = tau_alpha (at most a quarter of the run).
+
+    Returns the lag, both F_s values, and ``ageing`` (True when the second half relaxes less than
+    ``AGEING_SLOWDOWN`` of the first), or None values for a run too short to tell.
+    """
+    frames = trajectory.n_frames
+    step = trajectory.frame_time or 1.0
+    quarter = (frames - 1) // 4
+    if quarter < 1:
+        return {"lag": None, "fs_first_half": None, "fs_second_half": None, "ageing": None}
+    wanted = int(round(tau_alpha / step)) if tau_alpha else quarter
+    lag = max(1, min(wanted, quarter))
+    positions = trajectory.positions[:, trajectory.species == 0]
+    half = frames // 2
+
+    def fs(origins: np.ndarray) -> float:
+        moved = np.linalg.norm(positions[origins + lag] - positions[origins], axis=-1)
+        return float(np.sinc(q * moved / np.pi).mean())
+
+    first = fs(np.unique(np.linspace(0, half - lag, 20).astype(int)))
+    second = fs(np.unique(np.linspace(half, frames - 1 - lag, 20).astype(int)))
+    return {"lag": lag * step, "fs_first_half": round(first, 4), "fs_second_half": round(second, 4),
+            "ageing": bool(1 - second < AGEING_SLOWDOWN * (1 - first))}

@@ -23,6 +23,8 @@ def log_results(session: TrialSession, jobs: list[Job], summary: dict[str, Any])
         "val_accuracy", "test_accuracy", "final_val_accuracy", "final_test_accuracy",
         "train_images_per_second", "iterations")}
     final["collapsed"] = float(summary["collapsed"])
+    for name in ("val_accuracy", "test_accuracy"):  # what the set sizes can resolve
+        final[f"{name}_ci95_low"], final[f"{name}_ci95_high"] = summary[f"{name}_ci95"]
     if len(jobs) > 1:
         final.update({key: summary[key] for key in (
             "val_accuracy_std", "val_accuracy_worst", "test_accuracy_std", "collapsed_replicates")})

@@ -3,9 +3,11 @@
 One iteration = ``batches_per_iteration`` (10) Adam steps. Before each iteration the model is
 measured on fixed subsets (up to 1,000 train and validation images, fewer test images for the
 curves); the schedule sets that iteration's learning rate from the validation accuracy; the best
-validation weights are kept. Hooks see each measurement (to log, report to a pruner, print status)
-and may stop the run by raising. ``latest.pt`` and ``best.pt`` are written every few iterations and
-at the end; a run started with the same configuration resumes from them exactly.
+validation weights are kept, chosen among the measurements after training started (never the
+untrained network of step 0); equal accuracies go to the lower validation loss. Hooks see each
+measurement (to log, report to a pruner, print status) and may stop the run by raising.
+``latest.pt`` and ``best.pt`` are written every few iterations and at the end; a run started with
+the same configuration resumes from them exactly.
 
 The L2 term beta * sum(w^2) / 2 over weight tensors enters as Adam's (coupled, not decoupled)
 weight decay on those tensors: the same gradient, one fused update instead of a second pass.
@@ -145,6 +147,7 @@ class Trainer:
         self.iteration = 0
         self.history: dict[str, list[float]] = {key: [] for key in CURVES}
         self.best_val = -math.inf
+        self.best_val_loss = math.inf
         self.best_step = -1
         self.best_state = _copy_state(self.model)
         self._best_dirty = True
@@ -218,15 +221,20 @@ class Trainer:
             else torch.full((), math.nan, device=self.device),
         ]).tolist()
         train_acc, train_loss, val_acc, val_loss, test_acc, test_loss, batch_loss = values
-        if val_acc > self.best_val:
-            self.best_val, self.best_step = val_acc, step
+        # Step 0 is the untrained network: chance at best, and on a small validation set a lucky
+        # chance score would otherwise stand as "the best checkpoint" of a run that never learned.
+        # Equal accuracies (a small validation set saturates at 1.0) go to the lower validation loss.
+        better = val_acc > self.best_val or (val_acc == self.best_val and val_loss < self.best_val_loss)
+        if step > 0 and better:
+            self.best_val, self.best_val_loss, self.best_step = val_acc, val_loss, step
             self.best_state = _copy_state(self.model)
             self._best_dirty = True
         self.collapse.update(step, val_acc)
         record = {
             "step": step, "train_acc": train_acc, "val_acc": val_acc, "test_acc": test_acc,
             "train_loss": train_loss, "val_loss": val_loss, "test_loss": test_loss,
-            "lr": self.schedule(step, val_acc), "best_val_acc": self.best_val,
+            "lr": self.schedule(step, val_acc),
+            "best_val_acc": self.best_val if self.best_step >= 0 else math.nan,
             "batch_loss": batch_loss, "collapsed": float(self.collapse.collapsed),
         }
         for key in CURVES:
@@ -334,6 +342,7 @@ class Trainer:
             "generator": self.generator.get_state(),
             "history": self.history,
             "best_val": self.best_val,
+            "best_val_loss": self.best_val_loss,
             "best_step": self.best_step,
             "collapse": self.collapse.state(),
             "last_loss": None if self._last_loss is None else float(self._last_loss),
@@ -362,6 +371,7 @@ class Trainer:
         self.iteration = int(latest["iteration"])
         self.history = {key: list(latest["history"].get(key, [])) for key in CURVES}
         self.best_val, self.best_step = float(latest["best_val"]), int(latest["best_step"])
+        self.best_val_loss = float(latest.get("best_val_loss", math.inf))
         self.best_state = {k: v.to(self.device) for k, v in best["model"].items()}
         self._best_dirty = False
         self.collapse = CollapseDetector.from_state(latest["collapse"])

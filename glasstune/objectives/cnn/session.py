@@ -117,6 +117,8 @@ class TrialSession:
                          "val_accuracy_worst": summary["val_accuracy_worst"]}
             self.ctx.summarize(
                 val_accuracy=summary["val_accuracy"], test_accuracy=summary["test_accuracy"],
+                val_accuracy_ci95=summary["val_accuracy_ci95"], test_accuracy_ci95=summary["test_accuracy_ci95"],
+                test_images=summary["test_images"],
                 final_val_accuracy=summary["final_val_accuracy"],
                 final_test_accuracy=summary["final_test_accuracy"], collapsed=summary["collapsed"], **extra,
             )
@@ -202,6 +204,7 @@ class TrialSession:
             "val_accuracy_std": float(val.std(ddof=0)),
             "val_accuracy_worst": float(val.min()),
             "test_accuracy_std": float(values("test_accuracy").std(ddof=0)),
+            **self._intervals(float(val.mean()), float(values("test_accuracy").mean())),
             "collapsed": bool(any(collapsed)),
             "collapsed_replicates": int(sum(collapsed)),
             "replicates": len(self.outcomes),
@@ -215,6 +218,15 @@ class TrialSession:
 
             summary["gpu_peak_memory_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         return summary
+
+    def _intervals(self, val: float, test: float) -> dict[str, Any]:
+        """Set sizes and 95 % intervals of the accuracies: how finely these sets resolve them."""
+        from glasstune.objectives.cnn.inspect import accuracy_interval
+
+        n_val, n_test = len(self.split.val), len(self.split.test)
+        return {"val_images": n_val, "test_images": n_test,
+                "val_accuracy_ci95": list(accuracy_interval(val, n_val)),
+                "test_accuracy_ci95": list(accuracy_interval(test, n_test))}
 
     def _replicate_record(self, outcome: Outcome) -> dict[str, Any]:
         result = outcome.result

@@ -56,11 +56,14 @@ def test_trial_logs_curves_artifacts_and_summaries(tmp_path, data):
     attrs = ctx.trial.user_attrs
     assert value == attrs["val_accuracy"] and 0.0 <= value <= 1.0
     assert {"test_accuracy", "final_val_accuracy", "final_test_accuracy", "collapsed"} <= set(attrs)
+    low, high = attrs["test_accuracy_ci95"]  # what the test set's size can resolve, beside the accuracy
+    assert low <= attrs["test_accuracy"] <= high and attrs["test_images"] > 0
     assert attrs["collapsed"] is False
     assert sink.artifact_names == ARTIFACTS
     for key in CURVES:
         steps = [step for step, _ in sink.metrics[key] if step is not None]
-        assert steps == list(range(5)) or (key == "batch_loss" and steps == [1, 2, 3, 4])
+        # no loss before the first batch, no best checkpoint before training started
+        assert steps == list(range(5)) or (key in ("batch_loss", "best_val_acc") and steps == [1, 2, 3, 4])
     for key in ("val_accuracy", "test_accuracy", "final_val_accuracy", "final_test_accuracy", "collapsed",
                 "best_iteration", "train_images_per_second"):
         assert [step for step, _ in sink.metrics[key]] == [None], key
