@@ -111,6 +111,8 @@ def _print_summary(summary: Any, tracking_uri: str) -> None:
         console.print(f"Study [bold]{summary.study_name}[/bold]: {summary.new_trials} trial(s) run now, "
                       f"{summary.finished}/{summary.budget} finished; stopped because "
                       + why.format(timeout=summary.timeout or 0) + ".")
+    if summary.data:
+        console.print(f"Data: {summary.data}", soft_wrap=True, markup=False)
     if summary.warm_start:
         queued = ", ".join(f"{count} from {name}" if count else f"none from {name} (not run yet)"
                            for name, count in summary.warm_start.items())

@@ -158,10 +158,19 @@ class FeatureTable:
 
     @property
     def groups(self) -> np.ndarray | None:
-        """Group ids (per temperature) for grouped folds, or None when the table has no group column."""
+        """Group ids (per temperature) for grouped folds, or None when the table has no group column.
+
+        Frames of a simulation whose labels come from one Phop window (``phop_window_frames`` in the
+        provenance) share their rearrangements: a hop labels every frame whose window holds it. Such
+        frames are one group (a block of a window's length), so that no fold is scored on events its
+        training rows saw from a neighbouring frame."""
         if self.group is None:
             return None
-        keys = self.frame[self.group].astype(str)
+        window = self.provenance.get("phop_window_frames")
+        column = self.frame[self.group]
+        if isinstance(window, int) and window > 1 and pd.api.types.is_integer_dtype(column):
+            column = column // window
+        keys = column.astype(str)
         if self.temperature is not None:
             keys = self.frame[self.temperature].astype(str) + ":" + keys
         return pd.factorize(keys)[0]

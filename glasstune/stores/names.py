@@ -66,6 +66,8 @@ class Tag:
     DATA = "glasstune.data"
     SYNTHETIC = "glasstune.synthetic"
     DATA_GENERATOR = "glasstune.data_generator"
+    LABEL_RULE = "glasstune.label_rule"
+    EQUILIBRATED = "glasstune.equilibrated"
     DEVICE = "glasstune.device"
     WORKER = "glasstune.worker"
     GPU = "glasstune.gpu"
@@ -97,12 +99,18 @@ class Role:
 
 
 def data_tags(provenance: Mapping[str, Any]) -> dict[str, str]:
-    """The tags that say which data a run used, and loudly whether it was synthetic."""
-    return {
+    """The tags that say which data a run used, and loudly whether it was synthetic, how its labels
+    were drawn and whether its simulation was equilibrated (where the data say)."""
+    tags = {
         Tag.DATA: str(provenance.get("name", "")),
         Tag.SYNTHETIC: str(bool(provenance.get("synthetic", False))).lower(),
         Tag.DATA_GENERATOR: str(provenance.get("generator", provenance.get("engine", ""))),
     }
+    if provenance.get("label_rule"):
+        tags[Tag.LABEL_RULE] = str(provenance.get("label_rule_text") or provenance["label_rule"])
+    if provenance.get("equilibrated") is not None:
+        tags[Tag.EQUILIBRATED] = str(bool(provenance["equilibrated"])).lower()
+    return tags
 
 
 def replicate_tag(tag: str, prefix: str) -> str:

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from glasstune.data.provenance import provenance_label
 from glasstune.data.sources import describe
 from glasstune.errors import DataError, GlasstuneError, StoreError, StudyFileError, one_line
 from glasstune.interrupts import deferred_signals
+from glasstune.objectives.context import derive_seed
 from glasstune.objectives.device import device_for
 from glasstune.stores.names import StudyAttr, Tag, TrialAttr, data_tags
 from glasstune.stores.optuna_storage import RETRY_PAUSES, best_trial_info, finished_trials, with_retries
@@ -62,17 +64,27 @@ class RunSummary:
     failed_stale: list[int] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
     """The objective's baseline on the study's own folds (``objective.baseline``), if it has one."""
+    data: str = ""
+    """The data set in words, with its caveats ('[SYNTHETIC]', '[not equilibrated, ageing]'...)."""
     warm_start: dict[str, int] | None = None
     """Configurations queued from each sibling study when this one was made (0: not there yet)."""
 
 
 def create_or_load(spec: Study, storage: Any, seed: int, worker: int = 0) -> Any:
+    """The Optuna study, with the study file's sampler or a TPE sampler seeded from ``seed`` (and the
+    worker): a new study draws the same configurations for the same seed. A study run again seeds its
+    sampler from where it stands (its number of trials): seeded as on its first run, it would draw that
+    run's random start-up configurations again."""
     import optuna
 
     sampler = spec.sampler or optuna.samplers.TPESampler(seed=seed + worker)
     pruner = spec.pruner or default_pruner()
-    return optuna.create_study(storage=storage, study_name=spec.name, direction=spec.direction,
-                               sampler=sampler, pruner=pruner, load_if_exists=True)
+    study = optuna.create_study(storage=storage, study_name=spec.name, direction=spec.direction,
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
+    done = len(study.get_trials(deepcopy=False))
+    if spec.sampler is None and done:
+        study.sampler = optuna.samplers.TPESampler(seed=derive_seed(seed + worker, done))
+    return study
 
 
 @dataclass
@@ -132,7 +144,8 @@ def prepare_study(spec: Study, options: RunOptions) -> PreparedStudy:
         study.set_user_attr(StudyAttr.EXPERIMENT, experiment_id)
     done = len(finished_trials(study))
     summary = RunSummary(spec.name, budget, done, 0, experiment_id, parent_run_id=parent_run_id,
-                         failed_stale=failed_stale, timeout=options.timeout or spec.timeout, warm_start=warm)
+                         failed_stale=failed_stale, timeout=options.timeout or spec.timeout, warm_start=warm,
+                         data=provenance_label(provenance) if provenance else "")
     if needs_work:
         summary.baseline = _baseline(spec, study, data, tracker, parent_run_id)
     else:

@@ -203,3 +203,11 @@ def test_a_search_space_that_changed_kind_stops_the_study_at_once(cli, write_stu
     assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
     assert "the search space changed" in result.stderr and "give the study another name" in result.stderr
     assert [t.state.name for t in _study("tiny").trials] == ["COMPLETE", "FAIL"]  # not five failures in a row
+
+
+def test_a_study_run_again_does_not_draw_its_first_configurations_again(cli, write_study):
+    path = write_study(n_trials=2)
+    assert cli("run", path, "--no-progress").exit_code == 0
+    assert cli("run", path, "--no-progress", "--n-trials", "4").exit_code == 0
+    first, second = [[t.params for t in _study("tiny").trials[i:i + 2]] for i in (0, 2)]
+    assert first != second  # seeded as on its first run, TPE's random start drew the same two again

@@ -222,3 +222,16 @@ def test_an_npy_pair_and_hdf5(tmp_path):
     (tmp_path / "t.h5").write_bytes(b"x")
     with pytest.raises(DataError, match="HDF5 is not read"):
         load_table(tmp_path / "t.h5")
+
+
+def test_frames_of_one_phop_window_are_one_group_for_the_folds(frame):
+    """A hop labels every frame whose window holds it: frames closer than a window are not independent."""
+    frame = frame.copy()
+    frame["frame"] = (np.arange(len(frame)) // 10) * 10  # raw trajectory frames 0, 10, 20, ...
+    alone = FeatureTable(frame, {"name": "user"}).groups
+    windowed = FeatureTable(frame, {"name": "sim", "phop_window_frames": 50}).groups
+    by_frame = pd.factorize(frame["temperature"].astype(str) + ":" + frame["frame"].astype(str))[0]
+    by_block = pd.factorize(frame["temperature"].astype(str) + ":" + (frame["frame"] // 50).astype(str))[0]
+    assert np.array_equal(alone, by_frame)  # a user's table without a window: a frame is a group
+    assert len(np.unique(windowed)) < len(np.unique(alone))
+    assert np.array_equal(windowed[:, None] == windowed[None, :], by_block[:, None] == by_block[None, :])
