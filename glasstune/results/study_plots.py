@@ -8,6 +8,7 @@ step unit and the data set (which every title carries).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -54,12 +55,7 @@ def score_by_trial(numbers: Sequence[int], values: Sequence[float], states: Sequ
                       fontsize=8)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("trial number")
-    axis.set_ylabel(score)
-    axis.set_title(title, fontsize=9)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    figure.tight_layout()
-    return figure
+    return _finished(figure, axis, score, title)
 
 
 def intermediate_curves(curves: Mapping[int, tuple[Sequence[int], Sequence[float]]], states: Mapping[int, str], *,
@@ -96,6 +92,11 @@ def intermediate_curves(curves: Mapping[int, tuple[Sequence[int], Sequence[float
     else:
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel(unit)
+    return _finished(figure, axis, score, title)
+
+
+def _finished(figure: Figure, axis: Any, score: str, title: str) -> Figure:
+    """The score's label, the title, a light grid and the legend outside the axes."""
     axis.set_ylabel(score)
     axis.set_title(title, fontsize=9)
     axis.grid(alpha=0.3)
