@@ -71,7 +71,8 @@ def test_the_command_line_sets_the_batch_and_an_objective_without_batches_refuse
     result = cli("run", write_study(name="batched", body=BATCHED), "--no-progress", "--trials-per-batch", "2")
     assert result.exit_code == 0, result.stderr
     assert _trials("batched")[0].user_attrs["batch"] == 2
-    refused = cli("run", write_study(n_trials=2), "--no-progress", "--trials-per-batch", "2")
+    one_at_a_time = SIBLING.format(name="plain", temperature=0.45, warm=[])  # a plain function objective
+    refused = cli("run", write_study(name="plain", body=one_at_a_time), "--no-progress", "--trials-per-batch", "2")
     assert refused.exit_code == 2 and "trains one trial at a time" in refused.stderr
 
 

@@ -76,47 +76,87 @@ class MLPSettings:
         return cls(**kwargs)
 
 
-class FoldBatchedMLP:
-    """k MLPs, one per fold, trained together; ``train(epochs)`` may be called repeatedly.
+class TrialBatchedMLP:
+    """The k fold networks of several trials (``trials``: one (settings, seed) each) trained together;
+    ``train(epochs)`` may be called repeatedly, ``keep`` drops trials that are done.
 
-    Every fold's weights and biases live in one (k, P) buffer (``params``; ``weights`` and ``biases``
-    are views into it), as do the optimizer's moments, so an optimizer step is a handful of tensor
-    operations whatever the depth: on a CPU these small networks cost Python and dispatch time per
-    operation far more than arithmetic.
+    Member m is fold ``m % k`` of trial ``m // k``. Every member's weights and biases live in one
+    (members, P) buffer (``params``; ``weights`` and ``biases`` are views into it), as do the
+    optimizer's moments, so an optimizer step is a handful of tensor operations whatever the depth
+    and however many trials: small networks cost dispatch time per operation far more than arithmetic.
+
+    Trials of other shapes share one padded shape: each hidden layer as wide as the widest trial's,
+    and a shallower trial carries identity layers between its last hidden layer and its output.
+    Padding units have zero weights and stay zero (ReLU(0) = 0, so no gradient reaches them), and the
+    identity layers pass ReLU outputs through unchanged and are never updated: each trial computes
+    what it computes alone, up to float rounding. The rounding is not bit for bit that of the trial
+    alone (the matrix kernels sum in another order for other shapes and batch counts), and training
+    that amplifies small differences (deep networks, large learning rates) can grow it into scores a
+    few thousandths apart, as other seeds would give: which is why trials are batched by default only
+    where it pays (``CrossValidatedMLP.trials_per_batch``).
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
-                 settings: MLPSettings, seed: int, device: str = "cpu", threads: int | None = 1,
+    def __init__(self, X: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
+                 trials: Sequence[tuple[MLPSettings, int]], *, device: str = "cpu", threads: int | None = 1,
                  task: str = "binary") -> None:
         if task not in TASKS:
             raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
-        self.settings, self.device, self.task = settings, torch.device(device), task
-        self.threads = threads
+        depths = {len(settings.hidden_layer_sizes) for settings, _ in trials}
+        if 0 in depths and len(depths) > 1:
+            raise ValueError("a network without hidden layers trains alone, not with deeper ones")
+        self.device, self.task, self.threads = torch.device(device), task, threads
+        self.trial_settings = [settings for settings, _ in trials]
         self.folds = [(np.asarray(train), np.asarray(test)) for train, test in folds]
         self.n_folds = len(self.folds)
         self.epochs_done = 0
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
-        n_outputs = int(y.max()) + 1 if task == "multiclass" else 1
-        targets = np.eye(n_outputs, dtype=np.float32)[y] if task == "multiclass" else y.astype(np.float32)[:, None]
+        self.n_outputs = int(y.max()) + 1 if task == "multiclass" else 1
+        targets = np.eye(self.n_outputs, dtype=np.float32)[y] if task == "multiclass" else y.astype(np.float32)[:, None]
         self._targets = torch.as_tensor(targets, device=self.device)  # (n, outputs): 0/1, one-hot, or values
-        self._n_train = [len(train) for train, _ in self.folds]
-        sizes = settings.batch_size
-        self._batch = [min(200, n) if sizes == "auto" else min(int(sizes), n) for n in self._n_train]
-        self._n_batches = [math.ceil(n / b) for n, b in zip(self._n_train, self._batch, strict=True)]
         self._mean, self._scale = self._scalers(X)
-        X_t = torch.as_tensor(X, device=self.device)
-        self._X = (X_t[None] - self._mean) / self._scale  # (k, n, d): each fold's own standardisation
-        self._generators = [torch.Generator().manual_seed(seed + fold) for fold in range(self.n_folds)]
-        self._layers = list(pairwise([X.shape[1], *settings.hidden_layer_sizes, n_outputs]))
-        self.params = self._glorot().to(self.device)
-        self.weights, self.biases = self._views(self.params)
-        n_weights = sum(fan_in * fan_out for fan_in, fan_out in self._layers)
-        self._decay = (torch.arange(self.params.shape[1], device=self.device) < n_weights).float()
-        """1 where ``params`` holds a weight (L2 applies), 0 where it holds a bias."""
+        self._X = (torch.as_tensor(X, device=self.device)[None] - self._mean) / self._scale  # (k, n, d) per fold
+        self._trial_ids = list(range(len(trials)))
+        """which of the trials given at the start each kept trial is (``keep`` drops some)"""
+        members = [(trial, fold) for trial in range(len(trials)) for fold in range(self.n_folds)]
+        self._fold_of = torch.tensor([fold for _, fold in members], device=self.device)
+        self._n_train = [len(self.folds[fold][0]) for _, fold in members]
+        self._batch = [min(200, n) if trials[t][0].batch_size == "auto" else min(int(trials[t][0].batch_size), n)
+                       for (t, _), n in zip(members, self._n_train, strict=True)]
+        self._n_batches = [math.ceil(n / b) for n, b in zip(self._n_train, self._batch, strict=True)]
+        self._generators = [torch.Generator().manual_seed(trials[t][1] + fold) for t, fold in members]
+        self._layers = _padded_layers(X.shape[1], [s.hidden_layer_sizes for s, _ in trials], self.n_outputs)
+        flat, trainable, decay = zip(*(self._member_init(trials[t][0], generator)
+                                       for (t, _), generator in zip(members, self._generators, strict=True)),
+                                     strict=True)
+        self.params = torch.stack(flat).float().to(self.device)
+        self._trainable = torch.stack(trainable).float().to(self.device)
+        """1 where ``params`` holds one of the member's own weights or biases, 0 for padding and identity layers"""
+        self._decay = torch.stack(decay).float().to(self.device)
+        """1 where ``params`` holds one of the member's own weights (L2 applies), else 0"""
         self._moment = torch.zeros_like(self.params)  # Adam's first moment, or SGD's velocity
         self._moment2 = torch.zeros_like(self.params)  # Adam's second moment
-        self._steps = [0] * self.n_folds  # optimizer steps taken by each fold
+        self._steps = np.zeros(len(members), dtype=np.int64)  # optimizer steps taken by each member
+        hyper = {name: np.array([[float(getattr(trials[t][0], name))] for t, _ in members])
+                 for name in ("learning_rate_init", "alpha", "beta_1", "beta_2", "epsilon", "momentum")}
+        hyper.update({"1-beta_1": 1 - hyper["beta_1"], "1-beta_2": 1 - hyper["beta_2"]})
+        self._hyper = {name: torch.tensor(value, dtype=torch.float32, device=self.device)
+                       for name, value in hyper.items()}
+        self._adam = torch.tensor([[trials[t][0].solver == "adam"] for t, _ in members], device=self.device)
+        self._nesterov = torch.tensor([[trials[t][0].nesterovs_momentum] for t, _ in members], device=self.device)
+        self._shuffle = [trials[t][0].shuffle for t, _ in members]
+        self._rebuild_views()
+
+    @property
+    def n_members(self) -> int:
+        return self.params.shape[0]
+
+    def _rebuild_views(self) -> None:
+        """Views into the parameter buffer, and how many trials each solver has (kept on the host,
+        so a step asks the device nothing)."""
+        self.weights, self.biases = self._views(self.params)
+        adam = sum(settings.solver == "adam" for settings in self.trial_settings)
+        self._solvers = {"adam": adam, "sgd": len(self.trial_settings) - adam}
 
     def _scalers(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """StandardScaler per fold on its training rows (population std; constant columns keep scale 1)."""
@@ -129,55 +169,88 @@ class FoldBatchedMLP:
         as_tensor = lambda a: torch.as_tensor(np.stack(a)[:, None, :], dtype=torch.float32, device=self.device)  # noqa: E731
         return as_tensor(means), as_tensor(scales)
 
-    def _glorot(self) -> torch.Tensor:
-        """sklearn's init: uniform(+-sqrt(6/(fan_in+fan_out))) for weights and biases, layer by layer,
-        each fold from its own generator; laid out flat as all weights, then all biases."""
-        per_fold = []
-        for generator in self._generators:
-            weights, biases = [], []
-            for fan_in, fan_out in self._layers:
-                bound = math.sqrt(6.0 / (fan_in + fan_out))
-                weights.append((torch.rand(fan_in * fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound)
-                biases.append((torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound)
-            per_fold.append(torch.cat([*weights, *biases]))
-        return torch.stack(per_fold).float()
+    def _member_init(self, settings: MLPSettings, generator: torch.Generator
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One member's flat parameters in the padded layout, and its trainable and decay masks.
+
+        sklearn's init: uniform(+-sqrt(6/(fan_in+fan_out))) for weights and biases, layer by layer,
+        drawn from the member's own generator in its own shapes (as alone), then placed in the
+        top-left corner of each padded layer; identity layers fill the gap to the padded depth."""
+        sizes = settings.hidden_layer_sizes
+        own = list(pairwise([self._layers[0][0], *sizes, self.n_outputs]))
+        padded = self._layers
+        place = [*range(len(sizes)), len(padded) - 1]  # own layer i sits at padded layer place[i]
+        weights = [torch.zeros(fan_in, fan_out, dtype=torch.float64) for fan_in, fan_out in padded]
+        biases = [torch.zeros(fan_out, dtype=torch.float64) for _, fan_out in padded]
+        trainable_w = [torch.zeros(fan_in, fan_out) for fan_in, fan_out in padded]
+        trainable_b = [torch.zeros(fan_out) for _, fan_out in padded]
+        for layer, (fan_in, fan_out) in zip(place, own, strict=True):
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            weights[layer][:fan_in, :fan_out] = ((torch.rand(fan_in * fan_out, generator=generator, dtype=torch.float64)
+                                                  * 2 - 1) * bound).view(fan_in, fan_out)
+            biases[layer][:fan_out] = (torch.rand(fan_out, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+            trainable_w[layer][:fan_in, :fan_out] = 1.0
+            trainable_b[layer][:fan_out] = 1.0
+        for layer in range(len(sizes), len(padded) - 1):  # identity layers, frozen
+            weights[layer][:sizes[-1], :sizes[-1]] = torch.eye(sizes[-1], dtype=torch.float64)
+        flatten = lambda parts: torch.cat([part.reshape(-1) for part in parts])  # noqa: E731
+        trainable = flatten([*trainable_w, *trainable_b])
+        decay = flatten([*trainable_w, *(torch.zeros_like(b) for b in trainable_b)])
+        return flatten([*weights, *biases]), trainable, decay
 
     def _views(self, flat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per-layer (k, fan_in, fan_out) weights and (k, 1, fan_out) biases, as views into ``flat``."""
-        weights, biases, offset = [], [], 0
+        """Per-layer (members, fan_in, fan_out) weights and (members, 1, fan_out) biases, views into ``flat``."""
+        weights, biases, offset, members = [], [], 0, flat.shape[0]
         for fan_in, fan_out in self._layers:
-            weights.append(flat[:, offset:offset + fan_in * fan_out].view(self.n_folds, fan_in, fan_out))
+            weights.append(flat[:, offset:offset + fan_in * fan_out].view(members, fan_in, fan_out))
             offset += fan_in * fan_out
         for _, fan_out in self._layers:
-            biases.append(flat[:, offset:offset + fan_out].view(self.n_folds, 1, fan_out))
+            biases.append(flat[:, offset:offset + fan_out].view(members, 1, fan_out))
             offset += fan_out
         return weights, biases
 
-    def _epoch_batches(self) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
-        """This epoch's shuffled rows as (batches, k, width) indices and mask, and who is active when."""
+    def keep(self, trials: Sequence[int]) -> None:
+        """Go on with these trials only (positions among the trials kept so far), freeing the others' slots."""
+        members = [t * self.n_folds + fold for t in trials for fold in range(self.n_folds)]
+        index = torch.tensor(members, dtype=torch.long, device=self.device)
+        for name in ("params", "_moment", "_moment2", "_trainable", "_decay", "_fold_of", "_adam", "_nesterov"):
+            setattr(self, name, getattr(self, name)[index].contiguous())
+        self._hyper = {name: value[index] for name, value in self._hyper.items()}
+        for name in ("_n_train", "_batch", "_n_batches", "_generators", "_shuffle"):
+            setattr(self, name, [getattr(self, name)[m] for m in members])
+        self._steps = self._steps[members]
+        self._trial_ids = [self._trial_ids[t] for t in trials]
+        self.trial_settings = [self.trial_settings[t] for t in trials]
+        self._rebuild_views()
+
+    def _epoch_batches(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """This epoch's shuffled rows as (batches, members, width) indices and mask, and which members
+        have rows in each batch, (batches, members)."""
+        members = self.n_members
         width, n_batches = max(self._batch), max(self._n_batches)
-        index = torch.zeros(self.n_folds, n_batches * width, dtype=torch.long)
-        mask = torch.zeros(self.n_folds, n_batches * width)
-        for fold, (train, _) in enumerate(self.folds):
-            n, batch = self._n_train[fold], self._batch[fold]
-            order = torch.randperm(n, generator=self._generators[fold]) if self.settings.shuffle else torch.arange(n)
+        index = torch.zeros(members, n_batches * width, dtype=torch.long)
+        mask = torch.zeros(members, n_batches * width)
+        for member in range(members):
+            train = self.folds[int(self._fold_of[member])][0]
+            n, batch = self._n_train[member], self._batch[member]
+            shuffle = self._shuffle[member]
+            order = torch.randperm(n, generator=self._generators[member]) if shuffle else torch.arange(n)
             position = torch.arange(n)
             slot = (position // batch) * width + position % batch
-            index[fold, slot] = torch.as_tensor(train, dtype=torch.long)[order]
-            mask[fold, slot] = 1.0
-        index = index.view(self.n_folds, n_batches, width).transpose(0, 1).contiguous().to(self.device)
-        mask = mask.view(self.n_folds, n_batches, width, 1).transpose(0, 1).contiguous().to(self.device)
-        inactive = [[fold for fold in range(self.n_folds) if b >= self._n_batches[fold]] for b in range(n_batches)]
-        return index, mask, inactive
+            index[member, slot] = torch.as_tensor(train, dtype=torch.long)[order]
+            mask[member, slot] = 1.0
+        index = index.view(members, n_batches, width).transpose(0, 1).contiguous().to(self.device)
+        mask = mask.view(members, n_batches, width, 1).transpose(0, 1).contiguous().to(self.device)
+        active = np.arange(n_batches)[:, None] < np.asarray(self._n_batches)[None, :]
+        return index, mask, active
 
     def train(self, epochs: int) -> np.ndarray:
-        """Train every fold for ``epochs`` more epochs; returns the loss curve, shape (epochs, k).
+        """Train every member for ``epochs`` more epochs; returns the loss curves, (epochs, members).
 
         On CPU with ``threads`` set (default 1), torch uses that many threads meanwhile: these
-        matrices are small, and on a busy machine more threads spin and wait (8x slower measured).
+        matrices are small, and on a busy machine more threads spin and wait.
         Subnormal floats are flushed to zero on CPU: strong L2 decay drives many weights into the
-        subnormal range, where x86 arithmetic is slow (a 10 x 97 network on the simulated T = 0.45
-        set went from 130 to 1,600 ms per epoch after 200 epochs; flushed, it stays near 150).
+        subnormal range, where x86 arithmetic is many times slower (benchmarks/README.md).
         """
         with self._cpu_settings():
             return self._train(epochs)
@@ -197,53 +270,52 @@ class FoldBatchedMLP:
 
     @torch.no_grad()
     def _train(self, epochs: int) -> np.ndarray:
-        losses = torch.zeros(epochs, self.n_folds, device=self.device)
-        folds = torch.arange(self.n_folds, device=self.device)[None, :, None]
+        losses = torch.zeros(epochs, self.n_members, device=self.device)
+        folds = self._fold_of[None, :, None]
         n_train = torch.tensor(self._n_train, dtype=torch.float32, device=self.device)
         for epoch in range(epochs):
-            index, mask, inactive = self._epoch_batches()
+            index, mask, active = self._epoch_batches()
             X, y = self._X[folds, index], self._targets[index]  # the whole epoch's batches in one gather
-            rates = self._adam_rates(inactive) if self.settings.solver == "adam" else [None] * len(inactive)
+            rates = self._adam_rates(active)
+            every = active.all(axis=1)
             batch_losses = []
-            for b, (skipped, rate) in enumerate(zip(inactive, rates, strict=True)):
-                active = None
-                if skipped:
-                    active = torch.ones(self.n_folds, 1, dtype=torch.bool)
-                    active[skipped] = False
-                    active = active.to(self.device)
-                batch_losses.append(self._step(X[b], y[b], mask[b], active, rate))
+            for b in range(len(active)):
+                moving = None if every[b] else torch.as_tensor(active[b][:, None], device=self.device)
+                batch_losses.append(self._step(X[b], y[b], mask[b], moving, rates[b]))
             losses[epoch] = torch.stack(batch_losses).sum(dim=0) / n_train
         self.epochs_done += epochs
         return losses.cpu().numpy().astype(np.float64)
 
-    def _adam_rates(self, inactive: list[list[int]]) -> torch.Tensor:
-        """sklearn's bias-corrected Adam step size of every fold for each batch of this epoch,
-        (batches, k, 1), computed up front in one transfer: a fold counts only the steps it takes."""
-        s, rates = self.settings, []
-        for skipped in inactive:
-            self._steps = [t + (fold not in skipped) for fold, t in enumerate(self._steps)]
-            rates.append([s.learning_rate_init * math.sqrt(1 - s.beta_2 ** t) / (1 - s.beta_1 ** t) if t else 0.0
-                          for t in self._steps])
+    def _adam_rates(self, active: np.ndarray) -> torch.Tensor:
+        """sklearn's bias-corrected Adam step size of every member for each batch of this epoch,
+        (batches, members, 1), computed up front in one transfer: a member counts only the steps it takes."""
+        steps = self._steps[None, :] + np.cumsum(active, axis=0)
+        self._steps = steps[-1]
+        hyper = {name: self._hyper[name].view(-1).cpu().numpy().astype(np.float64)
+                 for name in ("learning_rate_init", "beta_1", "beta_2")}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rates = (hyper["learning_rate_init"] * np.sqrt(1 - hyper["beta_2"] ** steps)
+                     / (1 - hyper["beta_1"] ** steps))
+        rates = np.where(steps > 0, rates, 0.0)
         return torch.tensor(rates, dtype=torch.float32).to(self.device)[..., None]
 
     def _step(self, X: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, active: torch.Tensor | None,
-              rate: torch.Tensor | None) -> torch.Tensor:
-        """One mini-batch for all folds: forward, sklearn's loss and gradients, optimizer update.
+              rate: torch.Tensor) -> torch.Tensor:
+        """One mini-batch for all members: forward, sklearn's loss and gradients, optimizer update.
 
-        Padding rows (a fold with fewer rows than the widest batch) carry mask 0: their error, and
-        so their gradient and loss, is zero. Returns each fold's summed batch loss (log-loss sum +
+        Padding rows (a member with fewer rows than the widest batch) carry mask 0: their error, and
+        so their gradient and loss, is zero. Returns each member's summed batch loss (log-loss sum +
         alpha/2 * sum W^2), as sklearn weights it.
         """
-        alpha = self.settings.alpha
-        count = mask.sum(dim=1)  # (k, 1)
+        alpha = self._hyper["alpha"]
+        count = mask.sum(dim=1)  # (members, 1)
         inverse = 1.0 / count.clamp(min=1.0)
         activations = [X]
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             activations.append(torch.relu(torch.baddbmm(b, activations[-1], w)))
         output, batch_loss = self._output_and_loss(
             torch.baddbmm(self.biases[-1], activations[-1], self.weights[-1]), y, mask)
-        if alpha:
-            batch_loss += 0.5 * alpha * torch.mv(self.params * self.params, self._decay)
+        batch_loss += 0.5 * alpha.view(-1) * (self.params * self.params * self._decay).sum(dim=1)
         if active is not None:
             batch_loss = batch_loss * active.view(-1)
         delta = (output - y) * mask * inverse[:, :, None]
@@ -254,15 +326,15 @@ class FoldBatchedMLP:
             bias_grads[layer] = delta.sum(dim=1)
             if layer:
                 delta = torch.bmm(delta, self.weights[layer].transpose(1, 2)) * (activations[layer] > 0)
-        grad = torch.cat([g.view(self.n_folds, -1) for g in (*weight_grads, *bias_grads)], dim=1)
-        if alpha:
-            grad.addcmul_(self.params, self._decay * (alpha * inverse))
+        grad = torch.cat([g.view(self.n_members, -1) for g in (*weight_grads, *bias_grads)], dim=1)
+        grad.addcmul_(self.params, self._decay * (alpha * inverse))
+        grad.mul_(self._trainable)
         self._update(grad, active, rate)
         return batch_loss
 
     def _output_and_loss(self, z: torch.Tensor, y: torch.Tensor,
                          mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output layer's activation and each fold's summed loss over the batch's real rows:
+        """The output layer's activation and each member's summed loss over the batch's real rows:
         log-loss (logistic or softmax), or half the squared error for a regression."""
         if self.task == "regression":
             return z, 0.5 * ((z - y).square() * mask).sum(dim=(1, 2))
@@ -275,45 +347,88 @@ class FoldBatchedMLP:
         likelihood = torch.where(y > 0, probability, 1 - probability).clamp_(eps, 1 - eps)  # y is 0 or 1
         return probability, -(likelihood.log_() * mask).sum(dim=(1, 2))
 
-    def _update(self, grad: torch.Tensor, active: torch.Tensor | None, rate: torch.Tensor | None) -> None:
-        """sklearn's Adam (step size ``rate`` per fold) or SGD update on the flat buffers; folds
-        without rows in this batch stay as they are."""
-        s = self.settings
+    def _update(self, grad: torch.Tensor, active: torch.Tensor | None, rate: torch.Tensor) -> None:
+        """sklearn's Adam (step size ``rate`` per member) or SGD (with Nesterov momentum or not) on
+        the flat buffers, each member by its own solver; members without rows in this batch stay as
+        they are."""
+        h = self._hyper
         p, m, v = self.params, self._moment, self._moment2
-        if s.solver == "adam":
-            if active is None:  # the common case: every fold has rows in this batch, update in place
-                m.mul_(s.beta_1).add_(grad, alpha=1 - s.beta_1)
-                v.mul_(s.beta_2).addcmul_(grad, grad, value=1 - s.beta_2)
-                p.sub_(m / v.sqrt().add_(s.epsilon) * rate)
-                return
-            new_m = s.beta_1 * m + (1 - s.beta_1) * grad
-            new_v = s.beta_2 * v + (1 - s.beta_2) * grad * grad
-            new_p = p - new_m / (new_v.sqrt() + s.epsilon) * rate
-            _assign(m, new_m, active)
-            _assign(v, new_v, active)
-            _assign(p, new_p, active)
-        else:
-            lr, mu = s.learning_rate_init, s.momentum
-            new_velocity = mu * m - lr * grad
-            step = mu * new_velocity - lr * grad if s.nesterovs_momentum else new_velocity
-            _assign(m, new_velocity, active)
-            _assign(p, p + step, active)
+        if self._solvers["adam"]:
+            select = self._adam & active if active is not None else None if not self._solvers["sgd"] else self._adam
+            new_m = h["beta_1"] * m + h["1-beta_1"] * grad
+            new_v = h["beta_2"] * v + h["1-beta_2"] * grad * grad
+            new_p = p - new_m / (new_v.sqrt() + h["epsilon"]) * rate
+            _assign(m, new_m, select)
+            _assign(v, new_v, select)
+            _assign(p, new_p, select)
+        if self._solvers["sgd"]:
+            select = ~self._adam & active if active is not None else None if not self._solvers["adam"] else ~self._adam
+            lr, mu = h["learning_rate_init"], h["momentum"]
+            velocity = mu * m - lr * grad
+            step = torch.where(self._nesterov, mu * velocity - lr * grad, velocity)
+            _assign(m, velocity, select)
+            _assign(p, p + step, select)
+
+    def trial(self, position: int) -> TrialNetworks:
+        """The fold networks of one kept trial (its position among the trials kept so far)."""
+        return TrialNetworks(self, position)
 
     @torch.no_grad()
-    def predict_output(self, fold: int, X: np.ndarray) -> np.ndarray:
-        """Fold ``fold``'s network on raw (unstandardised) feature rows: P(label 1) (binary), the class
-        probabilities (rows, K) (multi-class), or the predicted value (regression)."""
+    def _predict(self, member: int, X: np.ndarray) -> np.ndarray:
         with self._cpu_settings():
+            fold = int(self._fold_of[member])
             x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
             h = (x - self._mean[fold]) / self._scale[fold]
             for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-                h = torch.addmm(b[fold], h, w[fold])
+                h = torch.addmm(b[member], h, w[member])
                 if layer < len(self.weights) - 1:
                     h = torch.relu(h)
             if self.task == "multiclass":
                 return torch.softmax(h, dim=1).double().cpu().numpy()
             output = h if self.task == "regression" else torch.sigmoid(h)
             return output[:, 0].double().cpu().numpy()
+
+    def _parameters(self, member: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+        """A member's network in its own shapes (padding and identity layers left out) as numpy arrays."""
+        as_numpy = lambda tensor: tensor.detach().cpu().numpy().copy()  # noqa: E731
+        fold = int(self._fold_of[member])
+        own = list(pairwise([self._layers[0][0], *sizes, self.n_outputs]))
+        place = [*range(len(sizes)), len(self._layers) - 1]
+        return {"mean": as_numpy(self._mean[fold, 0]), "scale": as_numpy(self._scale[fold, 0]),
+                "weights": [as_numpy(self.weights[layer][member, :fan_in, :fan_out])
+                            for layer, (fan_in, fan_out) in zip(place, own, strict=True)],
+                "biases": [as_numpy(self.biases[layer][member, 0, :fan_out])
+                           for layer, (_, fan_out) in zip(place, own, strict=True)]}
+
+
+def _padded_layers(n_features: int, shapes: Sequence[tuple[int, ...]], n_outputs: int) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of each layer of the shape every trial fits in: the deepest trial's depth,
+    each hidden layer as wide as the widest trial's there (a shallower trial's identity layers are as
+    wide as its last hidden layer)."""
+    depth = max(len(sizes) for sizes in shapes)
+    widths = [max(sizes[min(layer, len(sizes) - 1)] for sizes in shapes) for layer in range(depth)]
+    return list(pairwise([n_features, *widths, n_outputs]))
+
+
+@dataclass(frozen=True)
+class TrialNetworks:
+    """The k fold networks of one trial in a ``TrialBatchedMLP``: predictions and scores per fold."""
+
+    model: TrialBatchedMLP
+    position: int
+
+    @property
+    def task(self) -> str:
+        return self.model.task
+
+    @property
+    def folds(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self.model.folds
+
+    def predict_output(self, fold: int, X: np.ndarray) -> np.ndarray:
+        """Fold ``fold``'s network on raw (unstandardised) feature rows: P(label 1) (binary), the class
+        probabilities (rows, K) (multi-class), or the predicted value (regression)."""
+        return self.model._predict(self.position * self.model.n_folds + fold, X)
 
     def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
         """P(label 1) (binary) or the class probabilities (multi-class) of fold ``fold``'s network."""
@@ -324,10 +439,8 @@ class FoldBatchedMLP:
     def fold_parameters(self, fold: int) -> dict[str, Any]:
         """Fold ``fold``'s network as numpy arrays: its scaler (mean, scale) and its layers' weights and
         biases, enough to predict without torch (``glasstune.objectives.mlp.final``)."""
-        as_numpy = lambda tensor: tensor.detach().cpu().numpy().copy()  # noqa: E731
-        return {"mean": as_numpy(self._mean[fold, 0]), "scale": as_numpy(self._scale[fold, 0]),
-                "weights": [as_numpy(w[fold]) for w in self.weights],
-                "biases": [as_numpy(b[fold, 0]) for b in self.biases]}
+        sizes = self.model.trial_settings[self.position].hidden_layer_sizes
+        return self.model._parameters(self.position * self.model.n_folds + fold, sizes)
 
     def fold(self, fold: int) -> FoldEstimator:
         """One fold's network with sklearn's predict/predict_proba, for shared scoring code."""
@@ -350,11 +463,38 @@ class FoldBatchedMLP:
         return np.asarray(scores)
 
 
+class FoldBatchedMLP(TrialBatchedMLP):
+    """One trial's k fold networks trained together (a ``TrialBatchedMLP`` of one trial), with the
+    fold networks' predictions and scores at hand."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]], *,
+                 settings: MLPSettings, seed: int, device: str = "cpu", threads: int | None = 1,
+                 task: str = "binary") -> None:
+        super().__init__(X, y, folds, [(settings, seed)], device=device, threads=threads, task=task)
+        self.settings = settings
+        self._networks = TrialNetworks(self, 0)
+
+    def predict_output(self, fold: int, X: np.ndarray) -> np.ndarray:
+        return self._networks.predict_output(fold, X)
+
+    def predict_proba(self, fold: int, X: np.ndarray) -> np.ndarray:
+        return self._networks.predict_proba(fold, X)
+
+    def fold_parameters(self, fold: int) -> dict[str, Any]:
+        return self._networks.fold_parameters(fold)
+
+    def fold(self, fold: int) -> FoldEstimator:
+        return self._networks.fold(fold)
+
+    def held_out_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return self._networks.held_out_scores(X, y)
+
+
 @dataclass(frozen=True)
 class FoldEstimator:
     """A read-only view of one fold's network that scores like a fitted sklearn classifier."""
 
-    model: FoldBatchedMLP
+    model: TrialNetworks | FoldBatchedMLP
     index: int
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -368,6 +508,6 @@ class FoldEstimator:
         return (p.argmax(axis=1) if p.ndim == 2 else p > 0.5).astype(np.int64)
 
 
-def _assign(target: torch.Tensor, value: torch.Tensor, active: torch.Tensor | None) -> None:
-    """target <- value in place, only for the active folds when some are not."""
-    target.copy_(value if active is None else torch.where(active, value, target))
+def _assign(target: torch.Tensor, value: torch.Tensor, select: torch.Tensor | None) -> None:
+    """target <- value in place, only for the selected members when not all are."""
+    target.copy_(value if select is None else torch.where(select, value, target))

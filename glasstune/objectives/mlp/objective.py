@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -41,6 +41,10 @@ FIRST_REPORT = 10
 (10^(k/4)) and after its last epoch. Every trial reports at the same epochs whatever its max_iter,
 so a pruner compares trials at equal training (Optuna's median pruner only compares values at
 exactly the same step), and the lab's three epoch counts 316, 1000 and 3162 are all on the ladder."""
+
+CUDA_TRIALS_PER_BATCH = 8
+"""Trials trained together on CUDA unless the study file or --trials-per-batch says otherwise: with
+5 folds, 40 small networks in each kernel launch."""
 
 LAB_FIXED = {"tol": 0.0}
 """The lab ran every iteration: tol 0 and n_iter_no_change = max_iter (set per trial)."""
@@ -164,20 +168,64 @@ class CrossValidatedMLP:
     def smoke(self) -> CrossValidatedMLP:
         return replace(self, n_folds=3, epoch_cap=15)
 
+    def trials_per_batch(self, device: str) -> int:
+        """How many trials the torch backend trains together when neither the study file nor the
+        command line says: several on CUDA, where one trial leaves the device idle between kernel
+        launches; one on CPU, where trials batched together measured no faster than one after another
+        (benchmarks/README.md, bench_trial_batching.py)."""
+        return CUDA_TRIALS_PER_BATCH if self.backend != "sklearn" and device.startswith("cuda") else 1
+
     def __call__(self, ctx: TrialContext) -> float:
+        config = self._start(ctx)
+        if self._backend() == "sklearn":
+            return self._run_sklearn(ctx, config, ctx.data)
+        (result,) = self._train_together([(ctx, config)], ctx.data)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def run_batch(self, contexts: list[TrialContext]) -> list[float | BaseException]:
+        """Several trials at once: with the torch backend their fold networks train as one batched
+        model (``TrialBatchedMLP``), each trial reporting, pruned, scored and logged as when it runs
+        alone, with the same numbers up to float rounding; one result (a value or the exception that
+        ended it) per trial."""
+        jobs, results = [], {}
+        for index, ctx in enumerate(contexts):
+            try:
+                jobs.append((index, ctx, self._start(ctx)))
+            except Exception as error:  # a search space that fails ends its own trial only
+                results[index] = error
+        if self._backend() == "sklearn":
+            for index, ctx, config in jobs:
+                try:
+                    results[index] = self._run_sklearn(ctx, config, ctx.data)
+                except Exception as error:
+                    results[index] = error
+            return [results[index] for index in range(len(contexts))]
+        # a network without hidden layers cannot be padded into deeper ones: it trains with its likes
+        for shallow in (True, False):
+            group = [job for job in jobs if (not tuple(job[2].get("hidden_layer_sizes", (100,)))) == shallow]
+            if group:
+                together = self._train_together([(ctx, config) for _, ctx, config in group], contexts[0].data)
+                results.update({index: result for (index, _, _), result in zip(group, together, strict=True)})
+        return [results[index] for index in range(len(contexts))]
+
+    def _backend(self) -> str:
+        # 'auto' is torch on every device: fastest on CUDA, level or faster on CPU, prunable per epoch.
+        return "torch" if self.backend == "auto" else self.backend
+
+    def _start(self, ctx: TrialContext) -> dict[str, Any]:
+        """The trial's configuration from the search space, recorded with how it will be trained."""
         config = self.search_space(ctx.trial)
         table: FeatureTable = ctx.data
-        # 'auto' is torch on every device: fastest on CUDA, level or faster on CPU, prunable per epoch.
-        backend = "torch" if self.backend == "auto" else self.backend
+        backend = self._backend()
         ctx.log_json({"estimator": ESTIMATORS[backend], "backend": backend, "device": ctx.device,
                       "config": config, "fixed": LAB_FIXED, "epoch_cap": self.epoch_cap,
                       "n_folds": self.n_folds, "cv_seed": self.cv_seed, "seed": ctx.seed,
                       "chunk_epochs": self.chunk_epochs, "task": table.task, "data": table.provenance},
                      "config.json")
         ctx.set_tags({Tag.MLP_BACKEND: backend})
-        if backend == "torch":
-            return self._run_torch(ctx, config, table)
-        return self._run_sklearn(ctx, config, table)
+        return config
 
     def _run_sklearn(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
         """One fold after another; the pruner sees the running mean after each fold."""
@@ -214,52 +262,77 @@ class CrossValidatedMLP:
                 raise
         return self._finish(ctx, pd.DataFrame(rows), curves, table, reports)
 
-    def _run_torch(self, ctx: TrialContext, config: dict[str, Any], table: FeatureTable) -> float:
-        """All folds trained together in chunks of epochs; the pruner sees the mean held-out
-        balanced accuracy (Pearson r for a regression) after each chunk (step = epochs done). The full
-        per-fold scores (train score, AUC, gap) are computed once, at the end: per chunk they cost more
-        than training."""
+    def _train_together(self, jobs: list[tuple[TrialContext, dict[str, Any]]],
+                        table: FeatureTable) -> list[float | BaseException]:
+        """The torch backend: every fold of every trial trained together in chunks of epochs up to the
+        next trial's report; each trial reports the mean held-out balanced accuracy (Pearson r for a
+        regression) on its own ladder of epochs (step = epochs done), and leaves the batch when pruned,
+        failed or done. The full per-fold scores (train score, AUC, gap) are computed once, at a trial's
+        end: per report they cost more than training."""
+        from glasstune.objectives.mlp.model import MLPSettings, TrialBatchedMLP
+
+        folds = fold_splits(table, self.n_folds, self.cv_seed)
+        trials = [_TrialRun(ctx, self._epochs(config), len(folds)) for ctx, config in jobs]
+        for trial in trials:
+            trial.stops = report_epochs(trial.epochs, self.chunk_epochs)
+        model = TrialBatchedMLP(table.X, table.y, folds,
+                                [(MLPSettings.from_sklearn(config), ctx.seed) for ctx, config in jobs],
+                                device=jobs[0][0].device, task=table.task)
+        running = list(trials)
+        while running:
+            start = model.epochs_done
+            stop = min(trial.stops[0] for trial in running)
+            for trial in running:
+                trial.ctx.status(f"epoch {start}/{trial.epochs} ({len(folds)} folds"
+                                 + (f", {len(running)} trials together)" if len(trials) > 1 else ")"))
+            losses = model.train(stop - start)
+            for position, trial in enumerate(running):
+                due = trial.stops[0] == stop
+                if due:
+                    trial.stops.pop(0)
+                try:
+                    trial.take_losses(losses[:, position * len(folds):(position + 1) * len(folds)], start)
+                    if due:
+                        self._report(trial, model.trial(position), table, folds, stop)
+                except Exception as error:  # a pruned or failed trial leaves the batch; the others go on
+                    trial.result = error
+            still = [position for position, trial in enumerate(running) if trial.result is None]
+            if len(still) < len(running):
+                running = [running[position] for position in still]
+                if running:
+                    model.keep(still)
+        return [trial.result for trial in trials]
+
+    def _epochs(self, config: dict[str, Any]) -> int:
+        epochs = int(config.get("max_iter", 200))
+        return min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
+
+    def _report(self, trial: _TrialRun, networks: Any, table: FeatureTable,
+                folds: list[tuple[np.ndarray, np.ndarray]], epoch: int) -> None:
+        """A trial at one of its reports: its held-out score to the pruner (which may end it here),
+        and at its last epoch its fold scores and totals (``trial.result``)."""
         import optuna
         import pandas as pd
 
-        from glasstune.objectives.mlp.model import FoldBatchedMLP, MLPSettings
-
-        X, y = table.X, table.y
-        folds = fold_splits(table, self.n_folds, self.cv_seed)
-        epochs = int(config.get("max_iter", 200))
-        epochs = min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
-        model = FoldBatchedMLP(X, y, folds, settings=MLPSettings.from_sklearn(config), seed=ctx.seed,
-                               device=ctx.device, task=table.task)
-        curves: list[list[float]] = [[] for _ in folds]
-        reports: list[tuple[int, float, float]] = []
-        """(epoch, held-out, training score) at each report, for the trial's figure"""
-        for report_at in report_epochs(epochs, self.chunk_epochs):
-            start = model.epochs_done
-            ctx.status(f"epoch {start}/{epochs} ({len(folds)} folds)")
-            losses = model.train(report_at - start)
-            for fold in range(len(folds)):
-                if not np.all(np.isfinite(losses[:, fold])):
-                    raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
-                curves[fold].extend(losses[:, fold].tolist())
-                ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1,
-                                every=_every(epochs), last_step=epochs)
-            held_out = float(model.held_out_scores(X, y).mean())
-            training = training_score(model, X, y, folds, table.task) if ctx.keeps_artifacts else math.nan
-            reports.append((model.epochs_done, held_out, training))
-            ctx.summarize(cv_score=held_out, epochs_done=model.epochs_done)
-            try:
-                ctx.report(held_out, step=model.epochs_done, unit="epoch", label="held-out")
-            except optuna.TrialPruned:
-                self._stopped(ctx, curves, reports, table)
-                raise
+        ctx, X, y = trial.ctx, table.X, table.y
+        held_out = float(networks.held_out_scores(X, y).mean())
+        training = training_score(networks, X, y, folds, table.task) if ctx.keeps_artifacts else math.nan
+        trial.reports.append((epoch, held_out, training))
+        ctx.summarize(cv_score=held_out, epochs_done=epoch)
+        try:
+            ctx.report(held_out, step=epoch, unit="epoch", label="held-out")
+        except optuna.TrialPruned:
+            self._stopped(ctx, trial.curves, trial.reports, table)
+            raise
+        if epoch < trial.epochs:
+            return
         rows = [{"fold": fold + 1, "n_train": len(train), "n_test": len(test),
-                 **fold_scores(model.fold(fold), X, y, train, test, table.task)}
+                 **fold_scores(networks.fold(fold), X, y, train, test, table.task)}
                 for fold, (train, test) in enumerate(folds)]
-        running = pd.DataFrame(rows)
         for row in rows:
             ctx.log_metrics({f"fold_{key}": value for key, value in row.items()
                              if key not in ("fold", "n_train", "n_test")}, step=row["fold"])
-        return self._finish(ctx, running, curves, table, reports)
+        trial.result = self._finish(ctx, pd.DataFrame(rows), trial.curves, table, trial.reports)
 
     def _finish(self, ctx: TrialContext, folds: Any, curves: list, table: FeatureTable,
                 reports: list[tuple[int, float, float]]) -> float:
@@ -320,14 +393,40 @@ class CrossValidatedMLP:
         every_row = [(np.arange(len(table)), np.zeros(0, dtype=np.int64))]
         model = FoldBatchedMLP(table.X, table.y, every_row, settings=MLPSettings.from_sklearn(config), seed=seed,
                                task=table.task)
-        epochs = int(config.get("max_iter", 200))
-        epochs = min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
+        epochs = self._epochs(config)
         for report_at in report_epochs(epochs, self.chunk_epochs):
             status(f"final model: epoch {model.epochs_done}/{epochs} on all {len(table)} rows")
             if not np.all(np.isfinite(model.train(report_at - model.epochs_done))):
                 raise FloatingPointError("training loss became NaN/inf in the final model")
         final.parameters = model.fold_parameters(0)
         return final
+
+
+@dataclass
+class _TrialRun:
+    """One trial's progress while it trains with others: its loss curves, reports and result."""
+
+    ctx: TrialContext
+    epochs: int
+    n_folds: int
+    stops: list[int] = field(default_factory=list)
+    """the epochs at which it still has to report"""
+    curves: list[list[float]] = field(default_factory=list)
+    reports: list[tuple[int, float, float]] = field(default_factory=list)
+    """(epoch, held-out, training score) at each report, for the trial's figure"""
+    result: float | BaseException | None = None
+
+    def __post_init__(self) -> None:
+        self.curves = [[] for _ in range(self.n_folds)]
+
+    def take_losses(self, losses: np.ndarray, start: int) -> None:
+        """This chunk's loss curves, (epochs, folds), kept and logged; a NaN ends the trial."""
+        for fold in range(self.n_folds):
+            if not np.all(np.isfinite(losses[:, fold])):
+                raise FloatingPointError(f"training loss became NaN/inf in fold {fold + 1}")
+            self.curves[fold].extend(losses[:, fold].tolist())
+            self.ctx.log_history(f"loss_fold{fold + 1}", losses[:, fold], start_step=start + 1,
+                                 every=_every(self.epochs), last_step=self.epochs)
 
 
 def report_epochs(epochs: int, chunk: int | None = None) -> list[int]:
