@@ -13,6 +13,7 @@ rounds and the best round of each is kept (the machine may be shared). Prints im
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds; the best of each is kept")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: free cores)")
     parser.add_argument("--precision", default="auto", help="glasstune loop: auto (bf16 on CUDA), fp32 or bf16")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
     import torch
@@ -57,9 +59,19 @@ def main() -> None:
     print(f"glasstune loop     {best_fast:9.1f} images/s   rounds: {', '.join(f'{v:.0f}' for v in fast)}")
     print(f"plain DataLoader   {best_plain:9.1f} images/s   rounds: {', '.join(f'{v:.0f}' for v in plain)}")
     print(f"ratio              {best_fast / best_plain:9.2f}x")
+    peak = None
     if device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated(device) / 2**20
         print(f"peak GPU memory    {peak:9.0f} MiB (both loops, one process)")
+    if args.json:
+        report = {"machine": describe_machine(device, threads), "device": device, "size": args.size,
+                  "images": len(data), "batch": args.batch, "iterations": args.iterations, "repeats": args.repeats,
+                  "workers": args.workers, "precision": resolve_precision(args.precision, device),
+                  "glasstune_images_per_s": best_fast, "plain_images_per_s": best_plain,
+                  "ratio": best_fast / best_plain, "glasstune_rounds": fast, "plain_rounds": plain,
+                  "peak_gpu_memory_mib": peak}
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2)
 
 
 def describe_machine(device: str, threads: int) -> str:

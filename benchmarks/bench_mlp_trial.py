@@ -8,6 +8,7 @@ Prints median times and the speed-up over the lab's way. On a GPU, pass --device
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=80)
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="cap numpy's BLAS threads for the sklearn runs (1 is fastest on a busy 2-core CPU)")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
     from sklearn.model_selection import cross_val_score
@@ -67,6 +69,16 @@ def main() -> None:
         spread = ", ".join(f"{t:.1f}" for t in times)
         print(f"{name:28s} median {median:7.2f} s  [{spread}]  CV balanced acc {score:.3f}  "
               f"speed-up vs lab {reference / median:5.2f}x")
+    if args.json:
+        torch_median = results[f"glasstune torch ({args.device})"][0]
+        methods = {name: {"median_s": median, "times_s": times, "cv_balanced_accuracy": float(score),
+                          "speedup_vs_lab": reference / median} for name, (median, times, score) in results.items()}
+        report = {"device": args.device, "rows": len(table.y), "layers": args.layers, "width": args.width,
+                  "epochs": epochs, "repeats": args.repeats, "blas_threads": args.blas_threads,
+                  "lab_seconds": reference, "torch_seconds": torch_median, "torch_vs_lab": reference / torch_median,
+                  "methods": methods}
+        with open(args.json, "w") as handle:
+            json.dump(report, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
     python benchmarks/bench_simulation.py --out /tmp/ka   # + the six-temperature set, the baseline
 
 Speeds: OpenMM steps/s for 3D KA (N = 1000) on 1 and all threads, 2D KA (N = 300) alone and
-stacked ten runs deep; structure functions and Phop in particles/s.
+stacked ten runs deep (with --platform cuda: 3D KA at N = 1000 and 4096 on OpenMM's CUDA platform);
+structure functions and Phop in particles/s.
 
 Meaning: a linear baseline on each simulated temperature (standardised features; logistic
 regression and the lab's linear SVM, C = 0.01), 5-fold cross-validation grouped by frame,
@@ -39,7 +40,7 @@ from glasstune.data.schema import LAB_TEMPERATURES
 
 
 def md_speed(n_particles: int, dimensions: int, *, layers: int = 1, threads: int | None = None,
-             steps: int = 2000) -> float:
+             steps: int = 2000, platform: str = "cpu") -> float:
     """Steps per second of Nose–Hoover MD after a short warm-up."""
     import openmm
 
@@ -59,7 +60,7 @@ def md_speed(n_particles: int, dimensions: int, *, layers: int = 1, threads: int
                                     + [0, 0, LAYER_GAP * k] for k in range(layers)])
     system = build_system(species, box)
     context, integrator, _ = create_context(
-        system, lambda: openmm.NoseHooverIntegrator(kelvin(1.0), 1.0, 0.005), "cpu",
+        system, lambda: openmm.NoseHooverIntegrator(kelvin(1.0), 1.0, 0.005), platform,
         threads=threads)
     context.setPositions(positions)
     openmm.LocalEnergyMinimizer.minimize(context, 1.0, 500)
@@ -144,14 +145,20 @@ def main() -> None:
     parser.add_argument("--n-particles", type=int, default=1000)
     parser.add_argument("--images", action="store_true", help="also time the default image set")
     parser.add_argument("--json", type=Path, help="write all figures here")
+    parser.add_argument("--platform", choices=("cpu", "cuda"), default="cpu",
+                        help="OpenMM platform of the MD speeds (cuda: 3D KA at N = 1000 and 4096)")
     args = parser.parse_args()
 
-    report: dict = {"md_steps_per_s": {
-        "3d_n1000_1_thread": md_speed(1000, 3, threads=1),
-        "3d_n1000_all_threads": md_speed(1000, 3),
-        "2d_n300_1_layer": md_speed(300, 2),
-        "2d_n300_10_layers (runs x steps/s)": 10 * md_speed(300, 2, layers=10, steps=1000),
-    }}
+    if args.platform == "cuda":  # threads do not apply; a GPU needs thousands of particles to be busy
+        md = {f"3d_n{n}_cuda": md_speed(n, 3, platform="cuda") for n in (1000, 4096)}
+    else:
+        md = {
+            "3d_n1000_1_thread": md_speed(1000, 3, threads=1),
+            "3d_n1000_all_threads": md_speed(1000, 3),
+            "2d_n300_1_layer": md_speed(300, 2),
+            "2d_n300_10_layers (runs x steps/s)": 10 * md_speed(300, 2, layers=10, steps=1000),
+        }
+    report: dict = {"platform": args.platform, "md_steps_per_s": md}
     report["featurisation"] = featurisation_speed()
     for key, value in {**report["md_steps_per_s"], **report["featurisation"]}.items():
         print(f"{key:40s} {value:12,.0f}")
