@@ -11,6 +11,11 @@ use, a few CPU minutes per temperature, then loaded from the cache). Its last qu
 held out: the study never tunes on it, and ``glasstune transfer`` scores on it. ``--smoke`` uses the
 tiny synthetic stand-in instead.
 
+Warm starts: each study but the coldest first tries the three best configurations of the study at
+the next colder temperature, when that one has run (the six landscapes are alike: small, short
+networks win at every temperature measured). ``glasstune run studies/mlp_*.py`` runs them coldest
+first.
+
 Labels: the lab's Phop rule (Phop > 0.2 rearranging, < 0.05 for 10 tau quiet, 10 tau window) below
 T = 1. Above the onset temperature (about 1 for KA) no particle stays below 0.05 for 10 tau
 (docs/science.md), so those three studies ask for the relative quantile rule, flagged as such on
@@ -37,9 +42,17 @@ def search_space(trial: optuna.Trial) -> dict:
     }
 
 
+TEMPERATURES = (0.45, 0.5, 0.6, 1.0, 1.2, 2.0)
+
+
+def study_name(temperature: float) -> str:
+    return f"mlp_{round(temperature * 100):03d}"
+
+
 def mlp_study(temperature: float) -> Study:
+    colder = [t for t in TEMPERATURES if t < temperature]
     return Study(
-        name=f"mlp_{round(temperature * 100):03d}",
+        name=study_name(temperature),
         description=f"Which particles rearrange at T = {temperature}? 5-fold CV, grouped by frame.",
         data=softness(temperature, labels=labels_for(temperature)),  # the lab's labels below T = 1
         objective=CrossValidatedMLP(search_space, n_folds=5),
@@ -47,5 +60,6 @@ def mlp_study(temperature: float) -> Study:
         # No new trial after 4 minutes: with the first use's simulation and the trial still running,
         # the default job ends in minutes; --n-trials / --timeout for more (docs/science.md).
         timeout=240,
+        warm_start=[study_name(max(colder))] if colder else [],
         seed=0,  # sampler and pruner: glasstune's defaults (TPE; prune the bottom quarter at each report)
     )

@@ -240,6 +240,9 @@ def test_mlp_studies_use_the_simulated_set_and_smoke_the_synthetic_one(temperatu
     table = smoke.data.load()
     assert table.provenance["synthetic"] is True and len(table) <= 200
     assert "[SYNTHETIC]" in provenance_label(table.provenance)
+    colder = [t for t in LAB_TEMPERATURES if t < temperature]
+    assert study.warm_start == ([f"mlp_{round(max(colder) * 100):03d}"] if colder else [])  # the next colder
+    assert smoke.warm_start == [name + "-smoke" for name in study.warm_start]
 
 
 def test_cnn_study_uses_simulated_images_and_smoke_the_synthetic_ones(monkeypatch):
