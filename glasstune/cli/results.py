@@ -155,6 +155,9 @@ def _print_retrained(result: dict) -> None:
     console = make_console()
     value, recorded = result["value"], result["recorded_value"]
     same = "reproduced exactly" if value == recorded else f"differs by {value - recorded:+.2g}"
+    if value != recorded and result.get("trials_together", 1) > 1:
+        same += (f" (the study trained it in one batch with {result['trials_together'] - 1} other trial(s), "
+                 f"which changes float rounding; docs/studies.md)")
     console.print(f"trial {result['trial']}: score {value:.4f} (recorded {recorded:.4f}), {result['metric']} "
                   f"on held-out folds, {same}" + (" (smoke study)" if result["smoke"] else ""))
     if result["other_data"]:

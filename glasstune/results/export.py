@@ -54,8 +54,9 @@ def export_document(study: Any, *, top: int, storage_url: str, tracking_uri: str
             "value": trial.value,
             "params": trial.params,
             "metrics": {k: v for k, v in trial.user_attrs.items()
-                        if isinstance(v, (int, float)) and k != "seed"},
+                        if isinstance(v, (int, float)) and k not in (TrialAttr.SEED, TrialAttr.TRIALS_TOGETHER)},
             "seed": trial.user_attrs.get(TrialAttr.SEED),
+            "trials_together": trial.user_attrs.get(TrialAttr.TRIALS_TOGETHER, 1),
             "mlflow_run_id": trial.user_attrs.get(TrialAttr.RUN_ID),
             "retrain": f"glasstune retrain {output} --rank {rank}",
         })

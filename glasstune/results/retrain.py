@@ -165,7 +165,7 @@ def retrain(document: dict[str, Any], rank: int, out_dir: Path, *, source: str =
         "study": document["study"], "trial": entry["trial"], "value": value, "recorded_value": float(entry["value"]),
         "metric": document.get("metric", "value"), "smoke": smoke, "data": getattr(data_source, "name", None),
         "fingerprint": fingerprint, "recorded_fingerprint": recorded_fingerprint, "other_data": other_data,
-        "out_dir": str(out_dir)}
+        "out_dir": str(out_dir), "trials_together": int(entry.get("trials_together", 1))}
     fit_final = getattr(objective, "fit_final", None)
     search_space = getattr(objective, "search_space", None)
     if callable(fit_final) and callable(search_space):

@@ -43,6 +43,8 @@ class TrialAttr:
     INTERRUPTED = "interrupted"
     OWNER = "owner"
     WARM_START = "warm_start"
+    TRIALS_TOGETHER = "trials_together"
+    """How many trials trained in one batch with this one (set only when more than one)."""
     STEP_UNIT = "step_unit"
     """What a step of the trial's intermediate values counts (epoch, iteration, fold), set by its objective."""
     DATA = "data"

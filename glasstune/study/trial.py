@@ -85,6 +85,8 @@ class TrialRunner:
         """Run the objective on several trials at once (``objective.run_batch``): each trial has its
         own context, MLflow run and outcome, exactly as when it runs alone."""
         contexts = [self._open(trial) for trial in trials]
+        for trial in trials:
+            _record(trial, {TrialAttr.TRIALS_TOGETHER: len(trials)})
         try:
             with heartbeat(self.storage, [trial._trial_id for trial in trials]):
                 results = list(self.spec.objective.run_batch(contexts))

@@ -3,9 +3,12 @@ alone with the same seed, leaves the batch when pruned or done, and keeps its ow
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import optuna
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from glasstune.config import default_storage, default_tracking_uri
@@ -116,3 +119,11 @@ def test_trials_trained_together_score_prune_and_log_as_alone(cli, write_study):
         assert [m.step for m in ours] == [m.step for m in theirs]
         np.testing.assert_allclose([m.value for m in ours], [m.value for m in theirs], rtol=1e-5)
     assert "folds.csv" in {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    # each trial says how many trained with it, and so does its export (a retrain alone may round otherwise)
+    assert [t.user_attrs.get("trials_together") for t in many] == [3, 3, 3, None]
+    assert all("trials_together" not in t.user_attrs for t in one)
+    assert cli("export", "together", "-o", "best.yaml", "--top", "3").exit_code == 0
+    exported = yaml.safe_load(Path("best.yaml").read_text())["trials"]
+    for entry in exported:
+        assert entry["trials_together"] == many[entry["trial"]].user_attrs.get("trials_together", 1)
+        assert "trials_together" not in entry["metrics"]
