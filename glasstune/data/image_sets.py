@@ -160,7 +160,8 @@ _DIAMETERS = (1.0, 0.88)
 class SyntheticImages:
     """A generated glass/liquid image set (tests, smoke runs, demos): fast, and tagged synthetic.
 
-    Made for small images: about 3 ms per image at 64 px (144 particles), 50 ms at 250 px (2,500).
+    Made for small images: the time per image grows with the particles drawn (144 at 64 px, 2,500 at
+    250 px).
 
     Both classes are jammed 2D binary packings (65:35, soft discs relaxed until they no longer
     overlap), rendered as small dots. "Glass" vibrates little about its packing (``glass_noise``),

@@ -1,8 +1,8 @@
 """A study's MLflow writes, made by a child process while the next trial trains.
 
-Why: after its training, a trial's records cost 0.1-0.3 s of CPU (MLflow's SQL store spends about
-0.1 ms per metric row; drawing the loss-curve figure 0.1-0.2 s), and far more against a tracking
-server across a network. Made in the study's process, that is time no trial trains; a thread would
+Why: after its training, a trial's records cost a noticeable share of a second of CPU (MLflow's SQL
+store per metric row, drawing the loss-curve figure; figures in benchmarks/README.md), and far more
+against a tracking server across a network. Made in the study's process, that is time no trial trains; a thread would
 not help, because the work holds Python's GIL. A child process does it on another core instead.
 
 The child is a plain ``python -m glasstune.stores.writer`` reading pickled commands from a pipe

@@ -121,9 +121,8 @@ class CrossValidatedMLP:
     """What ``glasstune trials`` shows of each trial beside its value."""
     backend: str = "auto"
     """'sklearn' (folds one after another), 'torch' (all folds as one batched network, pruned over
-    epochs) or 'auto': torch on CUDA and on CPU too. On a 2-core CPU a trial measured 1.5x the lab's
-    cross_val_score with both on one thread (17x against sklearn's default threading on a busy
-    machine), and its pruner sees the ladder of epochs, not just each fold (benchmarks/README.md)."""
+    epochs) or 'auto': torch on CUDA and on CPU too, where it measured faster than the lab's
+    cross_val_score, and its pruner sees the ladder of epochs, not just each fold (benchmarks/README.md)."""
     chunk_epochs: int | None = None
     """torch backend: report every this many epochs instead of on the shared ladder (``report_epochs``)."""
 
