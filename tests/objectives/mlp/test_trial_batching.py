@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 
@@ -127,3 +128,17 @@ def test_trials_trained_together_score_prune_and_log_as_alone(cli, write_study):
     for entry in exported:
         assert entry["trials_together"] == many[entry["trial"]].user_attrs.get("trials_together", 1)
         assert "trials_together" not in entry["metrics"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_batch_on_cuda_trains_as_on_cpu(table):
+    folds = fold_splits(table, 3, seed=0)
+    cpu = TrialBatchedMLP(table.X, table.y, folds, _settings())
+    gpu = TrialBatchedMLP(table.X, table.y, folds, _settings(), device="cuda")
+    np.testing.assert_allclose(gpu.train(5), cpu.train(5), rtol=1e-3)
+    gpu.keep([1, 2])
+    cpu.keep([1, 2])
+    for position in range(2):
+        ours, theirs = (model.trial(position).held_out_scores(table.X, table.y) for model in (gpu, cpu))
+        assert np.abs(ours - theirs).max() < 0.05
