@@ -449,15 +449,26 @@ class TrialNetworks:
     def held_out_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each fold's score on its own held-out rows (the pruner's signal): balanced accuracy, or
         Pearson r for a regression."""
+        return self._scores(X, y, held_out=True)
+
+    def training_scores(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each fold's score, as ``held_out_scores``, on the rows it trained on: the other half of
+        the memorisation gap, drawn beside the held-out score at every report."""
+        return self._scores(X, y, held_out=False)
+
+    def _scores(self, X: np.ndarray, y: np.ndarray, *, held_out: bool) -> np.ndarray:
+        """Computed here in numpy: sklearn's metrics validate their input at a cost that, at every
+        report of every trial, showed in a study's time."""
         from glasstune.objectives.mlp.scoring import pearson_r
 
         scores = []
-        for fold, (_, test) in enumerate(self.folds):
+        for fold, (train, test) in enumerate(self.folds):
+            rows = test if held_out else train
+            truth = np.asarray(y)[rows]
             if self.task == "regression":
-                scores.append(pearson_r(np.asarray(y)[test], self.predict_output(fold, X[test])))
+                scores.append(pearson_r(truth, self.predict_output(fold, X[rows])))
                 continue
-            predicted = self.fold(fold).predict(X[test])
-            truth = np.asarray(y[test])
+            predicted = self.fold(fold).predict(X[rows])
             recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
             scores.append(float(np.mean(recalls)))
         return np.asarray(scores)

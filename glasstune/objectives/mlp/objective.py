@@ -315,7 +315,7 @@ class CrossValidatedMLP:
 
         ctx, X, y = trial.ctx, table.X, table.y
         held_out = float(networks.held_out_scores(X, y).mean())
-        training = training_score(networks, X, y, folds, table.task) if ctx.keeps_artifacts else math.nan
+        training = float(networks.training_scores(X, y).mean()) if ctx.keeps_artifacts else math.nan
         trial.reports.append((epoch, held_out, training))
         ctx.summarize(cv_score=held_out, epochs_done=epoch)
         try:
@@ -443,18 +443,6 @@ def report_epochs(epochs: int, chunk: int | None = None) -> list[int]:
 
 def _every(epochs: int) -> int:
     return max(1, math.ceil(epochs / CURVE_POINTS))
-
-
-def training_score(model: Any, X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
-                   task: str) -> float:
-    """Mean over folds of each fold network's score on its own training rows (balanced accuracy, or
-    Pearson r for a continuous target): the other half of the memorisation gap, drawn beside the
-    held-out score at every report."""
-    from glasstune.objectives.mlp.scoring import PRIMARY, training_scores
-
-    key = f"train_{PRIMARY[task]}"
-    return float(np.mean([training_scores(model.predict_output(fold, X[train]), y[train], task)[key]
-                          for fold, (train, _) in enumerate(folds)]))
 
 
 def training_figure(ctx: TrialContext, table: FeatureTable, curves: list,

@@ -34,7 +34,7 @@ def training_curves(losses: Sequence[Sequence[float]], epochs: Sequence[int], he
     names the score (balanced accuracy; Pearson r for a continuous target), ``chance`` its value for a
     model that has learned nothing (1/K for K balanced classes, 0 for r)."""
     held_label, train_label = f"held-out {score}", f"training {score}"
-    figure = Figure(figsize=(9.6, 6.6))
+    figure = Figure(figsize=(9.6, 6.6), layout="tight")  # laid out when drawn: in the writer's process
     FigureCanvasAgg(figure)
     score_axes, loss_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     epochs_array = np.asarray(epochs, dtype=float)
@@ -76,7 +76,6 @@ def training_curves(losses: Sequence[Sequence[float]], epochs: Sequence[int], he
     figure.suptitle(title, fontsize=10)
     score_axes.set_title("\n".join(line for line in lines if line), fontsize=8.5, loc="left",
                          color="firebrick" if any(_is_warning(line) for line in lines) else "black")
-    figure.tight_layout()
     return figure
 
 
