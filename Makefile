@@ -38,6 +38,7 @@ bench: install          ## every benchmark at its quick size (under 20 minutes o
 	@set -e; start=$$(date +%s); for run in \
 	  "bench_startup.py --repeats 3" \
 	  "bench_mlp_trial.py --quick --repeats 2 --blas-threads 1" \
+	  "bench_trial_batching.py --quick" \
 	  "bench_time_to_good.py --quick" \
 	  "bench_tracking_overhead.py --quick" \
 	  "bench_workers.py --quick" \
