@@ -55,7 +55,7 @@ declare -A TITLE BUDGET COMMAND BLOCKED
   COMMAND[gpu_tests]='"$PY" -m pytest -m gpu -q -p no:cacheprovider --junitxml "$OUT/gpu_tests.xml"'
   TITLE[mlp_batching]="MLP trials/hour: one trial and trial batching on the GPU vs the lab's cross_val_score on the CPU"
   BUDGET[mlp_batching]=150
-  COMMAND[mlp_batching]='"$PY" benchmarks/bench_trial_batching.py --device cuda --json "$OUT/mlp_batching.json"'
+  COMMAND[mlp_batching]='"$PY" benchmarks/bench_trial_batching.py --device cuda --lab-trials 4 --json "$OUT/mlp_batching.json"'
   TITLE[cnn_loop]="CNN training loop at 250 px vs a plain DataLoader loop"
   BUDGET[cnn_loop]=80
   COMMAND[cnn_loop]='"$PY" benchmarks/bench_cnn_loop.py --device cuda --size 250 --images 400 --iterations 10 --repeats 2 --json "$OUT/cnn_loop.json"'
