@@ -158,6 +158,8 @@ class Trainer:
         self._last_loss: torch.Tensor | None = None
         self.resumed_from: int | None = None
         self._restore_tried = False
+        self.restored_threads: int | None = None
+        """The intra-op threads the run began with, from its checkpoint (float sums depend on them)."""
         self._saved_at = time.monotonic()
         self.train_seconds = 0.0
         self.train_images = 0
@@ -348,6 +350,7 @@ class Trainer:
             "last_loss": None if self._last_loss is None else float(self._last_loss),
             "train_seconds": self.train_seconds,
             "train_images": self.train_images,
+            "threads": torch.get_num_threads(),
         })
 
     def restore(self) -> bool:
@@ -369,6 +372,7 @@ class Trainer:
             torch.cuda.set_rng_state(latest["cuda_rng"], self.device)
         self.generator.set_state(latest["generator"])
         self.iteration = int(latest["iteration"])
+        self.restored_threads = latest.get("threads")
         self.history = {key: list(latest["history"].get(key, [])) for key in CURVES}
         self.best_val, self.best_step = float(latest["best_val"]), int(latest["best_step"])
         self.best_val_loss = float(latest.get("best_val_loss", math.inf))

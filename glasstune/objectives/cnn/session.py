@@ -158,6 +158,9 @@ class TrialSession:
             )
         if restored:
             self.ctx.log_metrics({curves.prefix + "resumed_from": trainer.iteration}, step=None)
+            if self.device == "cpu" and self.objective.threads is None and trainer.restored_threads:
+                # float sums depend on the thread count: go on as the trial began, not as the load says now
+                torch.set_num_threads(int(trainer.restored_threads))
             self.ctx.set_tags({replicate_tag(Tag.RESUMED_FROM, curves.prefix): trainer.iteration})
             curves.replay(trainer.history)
             if trainer.collapse.collapsed:

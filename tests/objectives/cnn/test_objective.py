@@ -155,7 +155,8 @@ class Killed(Exception):
     pass
 
 
-def test_interrupted_trial_retried_resumes_and_continue_training_extends(tmp_path, data):
+def test_interrupted_trial_retried_resumes_and_continue_training_extends(tmp_path, data, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the straight runs too: float sums depend on the thread count
     before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
@@ -194,6 +195,32 @@ def test_interrupted_trial_retried_resumes_and_continue_training_extends(tmp_pat
         assert "curves.png" in more_sink.artifact_names
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_a_resumed_trial_goes_on_with_the_threads_it_began_with(tmp_path, data, monkeypatch):
+    """The default thread count follows the machine's load; a trial resumed under another load keeps
+    the count of its checkpoint, so that it sums as it would have uninterrupted."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    shared, seen = tmp_path / "shared-ckpt", []
+
+    def kill_at_2(text):
+        if text.startswith("iteration 2/"):
+            raise Killed
+
+    ctx, _ = make_context(tmp_path, data, name="first", checkpoint_dir=shared, on_status=kill_at_2)
+    with pytest.raises(Killed):
+        objective(iterations=4)(ctx)
+    assert load_checkpoint(shared / "rep0" / LATEST)["threads"] == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the load is higher now
+    retry_ctx, _ = make_context(tmp_path, data, name="retry", checkpoint_dir=shared,
+                                on_status=lambda text: seen.append(torch.get_num_threads()))
+    objective(iterations=4)(retry_ctx)
+    assert seen and set(seen[-2:]) == {2}
+    fresh, fresh_seen = tmp_path / "fresh-ckpt", []
+    fresh_ctx, _ = make_context(tmp_path, data, name="fresh", checkpoint_dir=fresh,
+                                on_status=lambda text: fresh_seen.append(torch.get_num_threads()))
+    objective(iterations=2)(fresh_ctx)
+    assert set(fresh_seen) == {1}  # a trial that starts now takes the count the load allows
 
 
 def test_continue_training_refuses_other_data(tmp_path, data):
