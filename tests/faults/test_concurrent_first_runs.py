@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from glasstune.config import default_storage
 
 
+@pytest.mark.slow  # over 10 s: runs in make test after the fast suite
 def test_three_first_runs_at_once_share_the_new_stores(write_study):
     path = write_study(n_trials=2)
     command = [sys.executable, "-m", "glasstune", "run", str(path), "--no-progress"]

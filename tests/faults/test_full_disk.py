@@ -30,6 +30,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", str(mount)], capture_output=True)
 
 
+@pytest.mark.slow  # over 10 s: runs in make test after the fast suite
 def test_a_full_disk_costs_records_not_results_and_says_so(cli, write_study, tmp_path, small_disk):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     path = write_study(n_trials=6)

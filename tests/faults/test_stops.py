@@ -78,6 +78,7 @@ def test_sigterm_and_sighup_stop_the_trial_as_ctrl_c_does(cli, write_study, tmp_
     _nothing_running(optuna.load_study(study_name="slow", storage=storage))
 
 
+@pytest.mark.slow  # over 10 s: runs in make test after the fast suite
 def test_sigterm_on_the_coordinator_reaches_every_worker(cli, write_study, tmp_path):
     path = write_study(name="slow", body=SLOW_STUDY)
     command = [sys.executable, "-m", "glasstune", "run", str(path), "--workers", "2", "--no-progress"]

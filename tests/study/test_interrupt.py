@@ -7,6 +7,7 @@ import signal
 import sys
 
 import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -56,6 +57,7 @@ def test_ctrl_c_ends_the_trial_cleanly_and_the_study_resumes(cli, write_study, t
     _resume_completes(cli, path, [0])
 
 
+@pytest.mark.slow  # over 10 s: runs in make test after the fast suite
 def test_ctrl_c_on_the_coordinator_reaches_every_worker(cli, write_study, tmp_path):
     path = write_study(name="slow", body=SLOW_STUDY)
     database = tmp_path / "mlruns" / "optuna.db"
