@@ -38,7 +38,9 @@ def trials_frame(study: Any) -> Any:
         duration = trial.duration
         row["duration_s"] = round(duration.total_seconds(), 2) if duration is not None else None
         row.update({f"param_{k}": v for k, v in trial.params.items()})
-        row["note"] = trial.user_attrs.get(TrialAttr.PRUNE_REASON) or trial.user_attrs.get(TrialAttr.ERROR) or ""
+        warm = trial.user_attrs.get(TrialAttr.WARM_START)
+        row["note"] = (trial.user_attrs.get(TrialAttr.PRUNE_REASON) or trial.user_attrs.get(TrialAttr.ERROR)
+                       or (f"warm start: {warm}" if warm else ""))
         rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty:

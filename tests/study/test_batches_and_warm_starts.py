@@ -3,12 +3,18 @@ siblings' best configurations: each trial still has its own outcome and MLflow r
 
 from __future__ import annotations
 
+import csv
+import io
+
 import optuna
 from mlflow.tracking import MlflowClient
 
 from glasstune.config import default_storage, default_tracking_uri
 
 BATCHED = """
+import csv
+import io
+
 import optuna
 from glasstune import Study
 from glasstune.data.sources import SyntheticSoftness
@@ -103,3 +109,6 @@ def test_a_study_starts_from_its_colder_siblings_best_configurations(cli, write_
     assert warm_trials[0].user_attrs["warm_start"] == f"cold trial {cold_trials[0].number}"
     run = MlflowClient(default_tracking_uri()).get_run(warm_trials[0].user_attrs["mlflow_run_id"])
     assert run.data.tags["glasstune.warm_start"] == f"cold trial {cold_trials[0].number}"
+    table = cli("trials", "warm", "--format", "csv")
+    notes = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [row["note"] for row in notes[:3]] == [f"warm start: cold trial {t.number}" for t in cold_trials[:2]] + [""]
