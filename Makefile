@@ -25,9 +25,9 @@ smoke: install          ## the whole pipeline on a tiny budget
 lint: install
 	$(VENV)/bin/ruff check glasstune tests studies $(wildcard benchmarks)
 
-test: install lint      ## the fast suite, the long fault and interrupt tests, then PostgreSQL (server on 127.0.0.1:5432) and browser tests
+test: install lint      ## the fast suite, the slow tests, then PostgreSQL (server on 127.0.0.1:5432) and browser tests
 	$(PY) -m pytest
-	$(PY) -m pytest tests/faults tests/study -m "slow and not postgres and not gpu"
+	$(PY) -m pytest tests/faults tests/study tests/results -m "slow and not postgres and not gpu and not browser"
 	$(PY) -m pytest -m postgres
 	$(PY) -m pytest -m browser
 

@@ -48,6 +48,7 @@ def _steps(client, run_id: str, key: str) -> list[int]:
     return sorted(metric.step for metric in client.get_metric_history(run_id, key))
 
 
+@pytest.mark.slow  # over 10 s: runs in make test after the fast suite
 def test_resume_continues_a_cnn_trial_as_a_new_run_and_refuses_what_it_cannot_do(cli, write_study, tmp_path):
     import optuna
     from mlflow.tracking import MlflowClient

@@ -44,6 +44,7 @@ def _resume_completes(cli, path, numbers: list[int]) -> None:
     assert cli("doctor", "slow").exit_code == 0
 
 
+@pytest.mark.slow  # over 10 s: runs in make test after the fast suite
 def test_ctrl_c_ends_the_trial_cleanly_and_the_study_resumes(cli, write_study, tmp_path):
     path = write_study(name="slow", body=SLOW_STUDY)
     database = tmp_path / "mlruns" / "optuna.db"
