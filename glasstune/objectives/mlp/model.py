@@ -116,10 +116,8 @@ class TrialBatchedMLP:
         self._targets = torch.as_tensor(targets, device=self.device)  # (n, outputs): 0/1, one-hot, or values
         self._mean, self._scale = self._scalers(X)
         self._X = (torch.as_tensor(X, device=self.device)[None] - self._mean) / self._scale  # (k, n, d) per fold
-        self._trial_ids = list(range(len(trials)))
-        """which of the trials given at the start each kept trial is (``keep`` drops some)"""
         members = [(trial, fold) for trial in range(len(trials)) for fold in range(self.n_folds)]
-        self._fold_of = torch.tensor([fold for _, fold in members], device=self.device)
+        self._member_folds = [fold for _, fold in members]
         self._n_train = [len(self.folds[fold][0]) for _, fold in members]
         self._batch = [min(200, n) if trials[t][0].batch_size == "auto" else min(int(trials[t][0].batch_size), n)
                        for (t, _), n in zip(members, self._n_train, strict=True)]
@@ -137,13 +135,12 @@ class TrialBatchedMLP:
         self._moment = torch.zeros_like(self.params)  # Adam's first moment, or SGD's velocity
         self._moment2 = torch.zeros_like(self.params)  # Adam's second moment
         self._steps = np.zeros(len(members), dtype=np.int64)  # optimizer steps taken by each member
-        hyper = {name: np.array([[float(getattr(trials[t][0], name))] for t, _ in members])
-                 for name in ("learning_rate_init", "alpha", "beta_1", "beta_2", "epsilon", "momentum")}
-        hyper.update({"1-beta_1": 1 - hyper["beta_1"], "1-beta_2": 1 - hyper["beta_2"]})
-        self._hyper = {name: torch.tensor(value, dtype=torch.float32, device=self.device)
-                       for name, value in hyper.items()}
-        self._adam = torch.tensor([[trials[t][0].solver == "adam"] for t, _ in members], device=self.device)
-        self._nesterov = torch.tensor([[trials[t][0].nesterovs_momentum] for t, _ in members], device=self.device)
+        self._host = {name: np.array([[float(getattr(trials[t][0], name))] for t, _ in members])
+                      for name in ("learning_rate_init", "alpha", "beta_1", "beta_2", "epsilon", "momentum",
+                                   "nesterovs_momentum")}
+        """Each member's settings as (members, 1) float64 arrays, kept on the host: the device copies
+        (``_hyper``) are made from them, and the Adam step sizes are computed from them each epoch."""
+        self._host["adam"] = np.array([[trials[t][0].solver == "adam"] for t, _ in members])
         self._shuffle = [trials[t][0].shuffle for t, _ in members]
         self._rebuild_views()
 
@@ -152,9 +149,18 @@ class TrialBatchedMLP:
         return self.params.shape[0]
 
     def _rebuild_views(self) -> None:
-        """Views into the parameter buffer, and how many trials each solver has (kept on the host,
-        so a step asks the device nothing)."""
+        """What follows from the members kept: views into the parameter buffer, the device copies of
+        their folds and settings, and how many trials each solver has (on the host, so that a step
+        asks the device nothing)."""
         self.weights, self.biases = self._views(self.params)
+        self._fold_index = torch.tensor(self._member_folds, device=self.device)
+        host = self._host
+        self._hyper = {name: torch.tensor(host[name], dtype=torch.float32, device=self.device)
+                       for name in ("learning_rate_init", "alpha", "beta_1", "beta_2", "epsilon", "momentum")}
+        self._hyper.update({"1-beta_1": torch.tensor(1 - host["beta_1"], dtype=torch.float32, device=self.device),
+                            "1-beta_2": torch.tensor(1 - host["beta_2"], dtype=torch.float32, device=self.device)})
+        self._adam = torch.tensor(host["adam"], device=self.device)
+        self._nesterov = torch.tensor(host["nesterovs_momentum"] > 0, device=self.device)
         adam = sum(settings.solver == "adam" for settings in self.trial_settings)
         self._solvers = {"adam": adam, "sgd": len(self.trial_settings) - adam}
 
@@ -213,13 +219,12 @@ class TrialBatchedMLP:
         """Go on with these trials only (positions among the trials kept so far), freeing the others' slots."""
         members = [t * self.n_folds + fold for t in trials for fold in range(self.n_folds)]
         index = torch.tensor(members, dtype=torch.long, device=self.device)
-        for name in ("params", "_moment", "_moment2", "_trainable", "_decay", "_fold_of", "_adam", "_nesterov"):
+        for name in ("params", "_moment", "_moment2", "_trainable", "_decay"):
             setattr(self, name, getattr(self, name)[index].contiguous())
-        self._hyper = {name: value[index] for name, value in self._hyper.items()}
-        for name in ("_n_train", "_batch", "_n_batches", "_generators", "_shuffle"):
+        for name in ("_member_folds", "_n_train", "_batch", "_n_batches", "_generators", "_shuffle"):
             setattr(self, name, [getattr(self, name)[m] for m in members])
+        self._host = {name: value[members] for name, value in self._host.items()}
         self._steps = self._steps[members]
-        self._trial_ids = [self._trial_ids[t] for t in trials]
         self.trial_settings = [self.trial_settings[t] for t in trials]
         self._rebuild_views()
 
@@ -231,7 +236,7 @@ class TrialBatchedMLP:
         index = torch.zeros(members, n_batches * width, dtype=torch.long)
         mask = torch.zeros(members, n_batches * width)
         for member in range(members):
-            train = self.folds[int(self._fold_of[member])][0]
+            train = self.folds[self._member_folds[member]][0]
             n, batch = self._n_train[member], self._batch[member]
             shuffle = self._shuffle[member]
             order = torch.randperm(n, generator=self._generators[member]) if shuffle else torch.arange(n)
@@ -271,7 +276,7 @@ class TrialBatchedMLP:
     @torch.no_grad()
     def _train(self, epochs: int) -> np.ndarray:
         losses = torch.zeros(epochs, self.n_members, device=self.device)
-        folds = self._fold_of[None, :, None]
+        folds = self._fold_index[None, :, None]
         n_train = torch.tensor(self._n_train, dtype=torch.float32, device=self.device)
         for epoch in range(epochs):
             index, mask, active = self._epoch_batches()
@@ -291,8 +296,7 @@ class TrialBatchedMLP:
         (batches, members, 1), computed up front in one transfer: a member counts only the steps it takes."""
         steps = self._steps[None, :] + np.cumsum(active, axis=0)
         self._steps = steps[-1]
-        hyper = {name: self._hyper[name].view(-1).cpu().numpy().astype(np.float64)
-                 for name in ("learning_rate_init", "beta_1", "beta_2")}
+        hyper = {name: self._host[name][:, 0] for name in ("learning_rate_init", "beta_1", "beta_2")}
         with np.errstate(divide="ignore", invalid="ignore"):
             rates = (hyper["learning_rate_init"] * np.sqrt(1 - hyper["beta_2"] ** steps)
                      / (1 - hyper["beta_1"] ** steps))
@@ -376,7 +380,7 @@ class TrialBatchedMLP:
     @torch.no_grad()
     def _predict(self, member: int, X: np.ndarray) -> np.ndarray:
         with self._cpu_settings():
-            fold = int(self._fold_of[member])
+            fold = self._member_folds[member]
             x = torch.as_tensor(np.asarray(X, dtype=np.float32), device=self.device)
             h = (x - self._mean[fold]) / self._scale[fold]
             for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -391,7 +395,7 @@ class TrialBatchedMLP:
     def _parameters(self, member: int, sizes: tuple[int, ...]) -> dict[str, Any]:
         """A member's network in its own shapes (padding and identity layers left out) as numpy arrays."""
         as_numpy = lambda tensor: tensor.detach().cpu().numpy().copy()  # noqa: E731
-        fold = int(self._fold_of[member])
+        fold = self._member_folds[member]
         own = list(pairwise([self._layers[0][0], *sizes, self.n_outputs]))
         place = [*range(len(sizes)), len(self._layers) - 1]
         return {"mean": as_numpy(self._mean[fold, 0]), "scale": as_numpy(self._scale[fold, 0]),

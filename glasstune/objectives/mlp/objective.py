@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import optuna
 
     from glasstune.data.table import FeatureTable
+    from glasstune.objectives.mlp.model import MLPSettings, TrialNetworks
 
 BACKENDS = ("auto", "sklearn", "torch")
 ESTIMATORS = {"sklearn": "sklearn.neural_network.MLPClassifier (MLPRegressor for a continuous target)",
@@ -178,7 +179,7 @@ class CrossValidatedMLP:
         config = self._start(ctx)
         if self._backend() == "sklearn":
             return self._run_sklearn(ctx, config, ctx.data)
-        (result,) = self._train_together([(ctx, config)], ctx.data)
+        (result,) = self._train_together([self._torch_run(ctx, config)], ctx.data)
         if isinstance(result, BaseException):
             raise result
         return result
@@ -188,25 +189,22 @@ class CrossValidatedMLP:
         model (``TrialBatchedMLP``), each trial reporting, pruned, scored and logged as when it runs
         alone, with the same numbers up to float rounding; one result (a value or the exception that
         ended it) per trial."""
-        jobs, results = [], {}
+        runs: dict[int, _TrialRun] = {}
+        results: dict[int, float | BaseException] = {}
         for index, ctx in enumerate(contexts):
-            try:
-                jobs.append((index, ctx, self._start(ctx)))
-            except Exception as error:  # a search space that fails ends its own trial only
-                results[index] = error
-        if self._backend() == "sklearn":
-            for index, ctx, config in jobs:
-                try:
+            try:  # a search space or configuration that fails ends its own trial only
+                config = self._start(ctx)
+                if self._backend() == "sklearn":
                     results[index] = self._run_sklearn(ctx, config, ctx.data)
-                except Exception as error:
-                    results[index] = error
-            return [results[index] for index in range(len(contexts))]
+                else:
+                    runs[index] = self._torch_run(ctx, config)
+            except Exception as error:
+                results[index] = error
         # a network without hidden layers cannot be padded into deeper ones: it trains with its likes
         for shallow in (True, False):
-            group = [job for job in jobs if (not tuple(job[2].get("hidden_layer_sizes", (100,)))) == shallow]
+            group = {index: run for index, run in runs.items() if (not run.settings.hidden_layer_sizes) == shallow}
             if group:
-                together = self._train_together([(ctx, config) for _, ctx, config in group], contexts[0].data)
-                results.update({index: result for (index, _, _), result in zip(group, together, strict=True)})
+                results.update(zip(group, self._train_together(list(group.values()), contexts[0].data), strict=True))
         return [results[index] for index in range(len(contexts))]
 
     def _backend(self) -> str:
@@ -261,22 +259,26 @@ class CrossValidatedMLP:
                 raise
         return self._finish(ctx, pd.DataFrame(rows), curves, table, reports)
 
-    def _train_together(self, jobs: list[tuple[TrialContext, dict[str, Any]]],
-                        table: FeatureTable) -> list[float | BaseException]:
+    def _torch_run(self, ctx: TrialContext, config: dict[str, Any]) -> _TrialRun:
+        """A trial ready to train with the torch backend; a configuration it cannot train is refused
+        here, for this trial alone."""
+        from glasstune.objectives.mlp.model import MLPSettings
+
+        epochs = self._epochs(config)
+        return _TrialRun(ctx, MLPSettings.from_sklearn(config), epochs, self.n_folds,
+                         stops=report_epochs(epochs, self.chunk_epochs))
+
+    def _train_together(self, trials: list[_TrialRun], table: FeatureTable) -> list[float | BaseException]:
         """The torch backend: every fold of every trial trained together in chunks of epochs up to the
         next trial's report; each trial reports the mean held-out balanced accuracy (Pearson r for a
         regression) on its own ladder of epochs (step = epochs done), and leaves the batch when pruned,
         failed or done. The full per-fold scores (train score, AUC, gap) are computed once, at a trial's
         end: per report they cost more than training."""
-        from glasstune.objectives.mlp.model import MLPSettings, TrialBatchedMLP
+        from glasstune.objectives.mlp.model import TrialBatchedMLP
 
         folds = fold_splits(table, self.n_folds, self.cv_seed)
-        trials = [_TrialRun(ctx, self._epochs(config), len(folds)) for ctx, config in jobs]
-        for trial in trials:
-            trial.stops = report_epochs(trial.epochs, self.chunk_epochs)
-        model = TrialBatchedMLP(table.X, table.y, folds,
-                                [(MLPSettings.from_sklearn(config), ctx.seed) for ctx, config in jobs],
-                                device=jobs[0][0].device, task=table.task)
+        model = TrialBatchedMLP(table.X, table.y, folds, [(trial.settings, trial.ctx.seed) for trial in trials],
+                                device=trials[0].ctx.device, task=table.task)
         running = list(trials)
         while running:
             start = model.epochs_done
@@ -306,7 +308,7 @@ class CrossValidatedMLP:
         epochs = int(config.get("max_iter", 200))
         return min(epochs, self.epoch_cap) if self.epoch_cap is not None else epochs
 
-    def _report(self, trial: _TrialRun, networks: Any, table: FeatureTable,
+    def _report(self, trial: _TrialRun, networks: TrialNetworks, table: FeatureTable,
                 folds: list[tuple[np.ndarray, np.ndarray]], epoch: int) -> None:
         """A trial at one of its reports: its held-out score to the pruner (which may end it here),
         and at its last epoch its fold scores and totals (``trial.result``)."""
@@ -406,6 +408,7 @@ class _TrialRun:
     """One trial's progress while it trains with others: its loss curves, reports and result."""
 
     ctx: TrialContext
+    settings: MLPSettings
     epochs: int
     n_folds: int
     stops: list[int] = field(default_factory=list)

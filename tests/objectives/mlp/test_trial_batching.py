@@ -142,3 +142,19 @@ def test_a_batch_on_cuda_trains_as_on_cpu(table):
     for position in range(2):
         ours, theirs = (model.trial(position).held_out_scores(table.X, table.y) for model in (gpu, cpu))
         assert np.abs(ours - theirs).max() < 0.05
+
+
+def test_a_configuration_the_batch_cannot_train_fails_its_own_trial_only(table, tmp_path):
+    """One trial's unsupported setting is that trial's error, not the batch's; a width given as a
+    plain number (as sklearn takes it) trains with the others."""
+    from glasstune.objectives.context import TrialContext
+    from glasstune.objectives.mlp.objective import CrossValidatedMLP
+
+    configs = [{"hidden_layer_sizes": 8, "max_iter": 12}, {"hidden_layer_sizes": (8,), "activation": "tanh"},
+               {"hidden_layer_sizes": (6, 6), "max_iter": 15}]
+    objective = CrossValidatedMLP(lambda trial: dict(configs[trial.suggest_int("config", 0, 2)]), n_folds=3)
+    contexts = [TrialContext(trial=optuna.trial.FixedTrial({"config": index}), data=table, seed=index,
+                             workdir=tmp_path, checkpoint_dir=tmp_path / "ckpt") for index in range(3)]
+    results = objective.run_batch(contexts)
+    assert isinstance(results[1], ValueError) and "relu" in str(results[1])
+    assert results[0] == objective(contexts[0]) and results[2] == objective(contexts[2])  # as alone
