@@ -91,8 +91,8 @@ class TrialBatchedMLP:
     identity layers pass ReLU outputs through unchanged and are never updated: each trial computes
     what it computes alone, up to float rounding. The rounding is not bit for bit that of the trial
     alone (the matrix kernels sum in another order for other shapes and batch counts), and training
-    that amplifies small differences (deep networks, large learning rates) can grow it into scores a
-    few thousandths apart, as other seeds would give: which is why trials are batched by default only
+    that amplifies small differences (deep networks, large learning rates) can grow it into scores
+    hundredths apart, as other seeds would give: which is why trials are batched by default only
     where it pays (``CrossValidatedMLP.trials_per_batch``).
     """
 
